@@ -120,10 +120,12 @@ def type_invalid(field: str, value: Any, detail: str) -> FieldError:
 
 
 def aggregate(errors: list[FieldError]) -> str:
-    """Several errors as one line, the way Go's utilerrors.Aggregate prints them."""
-    if len(errors) == 1:
-        return str(errors[0])
-    return "[" + ", ".join(str(e) for e in errors) + "]"
+    """Several errors as one line, as Go's ErrorList.ToAggregate prints them: a message
+    that repeats is shown once (the Status causes still list every error)."""
+    messages = list(dict.fromkeys(str(e) for e in errors))
+    if len(messages) == 1:
+        return messages[0]
+    return "[" + ", ".join(messages) + "]"
 
 
 class Path:

@@ -78,6 +78,19 @@ class Subscription:
                 if not self._cond.wait(timeout):
                     return None
 
+    def progress_revision(self) -> int | None:
+        """A revision up to which every matching event has been returned, or None.
+
+        Read the broadcaster's position *before* looking at our queue: the broadcaster
+        queues a batch, then advances ``delivered``; so if the queue is empty now,
+        everything up to the position read has been handed out.
+        """
+        delivered = self._broadcaster.delivered
+        with self._cond:
+            if self._queue:
+                return None
+            return max(delivered, self.after)
+
     def __iter__(self) -> Iterator[Event]:
         while True:
             try:

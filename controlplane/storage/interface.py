@@ -124,6 +124,11 @@ class Watcher(Protocol):
         """
         ...
 
+    def progress_revision(self) -> int | None:
+        """A revision up to which every matching event has been returned (for watch
+        bookmarks), or None if events are still waiting to be read."""
+        ...
+
     def stop(self) -> None: ...
 
 

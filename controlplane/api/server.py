@@ -1,0 +1,112 @@
+"""Run the API server: the Flask app under gunicorn's threaded workers, over TLS.
+
+Where it sits: the process ``kubeclass up`` starts (``python -m controlplane.api.server``)
+and that systemd runs on a master. Never Flask's development server: gunicorn's
+``gthread`` workers serve many connections each, keep idle keep-alive connections
+out of the thread pool, and stream watch responses with chunked encoding.
+
+Each worker process opens its own handle on the store after the fork (a SQLite
+connection must not cross a fork); the workers share the database file, and each
+one's poll loop feeds its own watches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import ssl
+import sys
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+
+from ..storage import open_store
+from .app import create_app
+from .auth import parse_token_file
+from .config import APIConfig
+from .registry import Registry
+
+
+class APIServer(BaseApplication):
+    def __init__(self, options: dict[str, Any], store_url: str, config: APIConfig) -> None:
+        self.options = options
+        self.store_url = store_url
+        self.config = config
+        super().__init__()
+
+    def load_config(self) -> None:
+        for key, value in self.options.items():
+            if value is not None:
+                self.cfg.set(key, value)
+
+    def load(self):
+        # Runs in each worker after fork: every worker has its own store handle.
+        return create_app(dataclasses.replace(self.config, bootstrap=False), open_store(self.store_url))
+
+    def bootstrap(self) -> None:
+        """Create the default objects once, in the master, before any worker starts."""
+        if not self.config.bootstrap:
+            return
+        store = open_store(self.store_url)
+        try:
+            registry = Registry(store)
+            registry.bootstrap(self.config.advertise_host, self.config.advertise_port)
+            registry.close()
+        finally:
+            store.close()
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="kubeclass-apiserver", description=__doc__.split("\n\n")[0])
+    p.add_argument("--store", required=True, help="sqlite:///path/to/cluster.db")
+    p.add_argument("--bind", action="append", required=True, help="host:port to listen on (repeatable)")
+    p.add_argument("--tls-cert-file", help="serving certificate (PEM); without it the server speaks plain HTTP")
+    p.add_argument("--tls-private-key-file")
+    p.add_argument("--client-ca-file", help="CA that signs client certificates (CN = user, O = groups)")
+    p.add_argument("--token-auth-file", help="static tokens: token,user,uid,\"group1,group2\"")
+    p.add_argument("--advertise-address", default="127.0.0.1")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--threads", type=int, default=100, help="threads per worker (each open watch holds one)")
+    p.add_argument("--bookmark-interval", type=float, default=10.0)
+    p.add_argument("--compaction-keep", type=int, default=10_000)
+    p.add_argument("--no-bootstrap", action="store_true", help="do not create the default namespaces")
+    p.add_argument("--access-log", default=None, help="file for gunicorn's access log ('-' for stderr)")
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    tokens = {}
+    if args.token_auth_file:
+        with open(args.token_auth_file) as f:
+            tokens = parse_token_file(f.read())
+    port = int(args.bind[0].rsplit(":", 1)[1])
+    config = APIConfig(tokens=tokens, bookmark_interval=args.bookmark_interval, bootstrap=not args.no_bootstrap,
+                       advertise_host=args.advertise_address, advertise_port=port,
+                       compaction_keep=args.compaction_keep)
+    options: dict[str, Any] = {
+        "bind": args.bind,
+        "workers": args.workers,
+        "worker_class": "gthread",
+        "threads": args.threads,
+        "timeout": 120,
+        "graceful_timeout": 3,  # open watches would otherwise hold a shutdown for their whole timeout
+        "keepalive": 75,
+        "accesslog": args.access_log,
+        "errorlog": "-",
+        "loglevel": "info",
+        "proc_name": "kubeclass-apiserver",
+    }
+    if args.tls_cert_file:
+        options.update(certfile=args.tls_cert_file, keyfile=args.tls_private_key_file)
+        if args.client_ca_file:
+            options.update(ca_certs=args.client_ca_file, cert_reqs=ssl.CERT_OPTIONAL)
+    server = APIServer(options, args.store, config)
+    server.bootstrap()
+    server.run()
+
+
+if __name__ == "__main__":
+    main()
