@@ -239,6 +239,24 @@ def document(path: str) -> Response:
     return resp
 
 
+V2_PROTOBUF = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"
+
+
 @bp.route("/openapi/v2")
 def v2() -> Response:
-    raise errors.path_not_found()
+    """An empty OpenAPI v2 document: kubeclass publishes its schemas in v3 only.
+
+    kubectl still asks for v2 when v3 does not know a kind yet, e.g. a custom resource
+    whose CRD is created by the same ``kubectl apply``. A real cluster's v2 document
+    lacks that kind too, and kubectl then skips client-side validation and lets the
+    server validate (``fieldValidation=Strict``). An empty document gives the same
+    outcome; a 404 would fail the apply instead. client-go reads v2 as protobuf, and
+    an empty protobuf message is a valid, empty ``Document``.
+    """
+    if "com.github.proto-openapi.spec.v2" in request.headers.get("Accept", ""):
+        # Clients ask with "@v1.0"; Go's MIME parser refuses "@" in a reply, so upstream
+        # answers with ".v1.0" and so do we.
+        return Response(b"", content_type=V2_PROTOBUF.replace("@", "."))
+    body = {"swagger": "2.0", "info": {"title": "Kubernetes", "version": KUBERNETES_VERSION},
+            "paths": {}, "definitions": {}}
+    return Response(dumps(body), mimetype="application/json")

@@ -1,0 +1,91 @@
+"""A real local cluster for the integration tests, and the real kubectl binaries to drive it.
+
+One cluster per test session (``kubeclass up`` in a scratch directory, on a free port,
+with TLS and client certificates, as a user gets it). Nothing touches the user's own
+kubeconfig: KUBECONFIG points into the scratch directory for the whole session.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from controlplane.cli.local import LocalCluster
+
+KUBECTL_VERSIONS = ("1.33", "1.32")
+SEARCH = ("/usr/lib/google-cloud-sdk/bin", "/usr/local/bin", "/usr/bin")
+
+
+def kubectl_binary(version: str) -> str:
+    """The kubectl binary of one minor version; the machine image ships 1.27 to 1.33."""
+    name = f"kubectl.{version}"
+    found = shutil.which(name) or next(
+        (os.path.join(d, name) for d in SEARCH if os.access(os.path.join(d, name), os.X_OK)), None)
+    if not found:
+        pytest.fail(f"{name} is not installed: the tests drive kubectl {version} itself "
+                    f"(looked in PATH and {', '.join(SEARCH)})")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclasses.dataclass
+class Cluster:
+    local: LocalCluster
+    home: str  # a HOME for kubectl, so its discovery cache is this session's own
+
+    @property
+    def kubeconfig(self) -> str:
+        return self.local.admin_kubeconfig
+
+    @property
+    def server(self) -> str:
+        return self.local.server
+
+    @property
+    def ca(self) -> str:
+        return self.local.path("pki", "ca.crt")
+
+    @property
+    def token(self) -> str:
+        with open(self.local.path("tokens.csv")) as f:
+            return f.readline().split(",", 1)[0]
+
+    def kubectl(self, *args: str, version: str = "1.33", input: str | None = None,
+                check: bool = True, timeout: float = 60) -> subprocess.CompletedProcess:
+        cmd = [kubectl_binary(version), "--kubeconfig", self.kubeconfig, *args]
+        env = {**os.environ, "HOME": self.home}
+        result = subprocess.run(cmd, input=input, capture_output=True, text=True, env=env, timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n"
+                                 f"{result.stdout}\n{result.stderr}")
+        return result
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    base = tmp_path_factory.mktemp("kubeclass")
+    home = base / "home"
+    home.mkdir()
+    old = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(base / "user-kubeconfig")
+    local = LocalCluster(str(base / "cluster"), port=free_port())
+    try:
+        local.up(lambda message: None)
+        yield Cluster(local, str(home))
+    finally:
+        local.down(lambda message: None)
+        if old is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = old
