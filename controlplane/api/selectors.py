@@ -109,7 +109,7 @@ def _label_requirement(key: str, op: str, values: tuple[str, ...]) -> Requiremen
             int(values[0])
         except ValueError:
             raise SelectorError(
-                f"unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer"
+                "unable to parse requirement: for 'Gt', 'Lt' operators, the value must be an integer"
             ) from None
     else:
         for value in values:

@@ -42,7 +42,6 @@ from .interface import (
     DELETED,
     MODIFIED,
     CompactedError,
-    ConflictError,
     Event,
     KeyExistsError,
     KeyNotFoundError,

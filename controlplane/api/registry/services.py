@@ -19,6 +19,7 @@ from typing import Any
 
 from ... import storage as st
 from .. import errors
+from ..defaults.core import prepare_service_update
 from ..fielderrors import FieldError, invalid
 from .strategy import Strategy
 
@@ -118,17 +119,7 @@ class ServiceStrategy(Strategy):
     def prepare_for_update(self, new: dict[str, Any], old: dict[str, Any]) -> None:
         super().prepare_for_update(new, old)
         # As upstream: a client that leaves out what the server allocated keeps it.
-        spec, old_spec = new.setdefault("spec", {}), old.get("spec") or {}
-        if _needs_ip(spec) and not spec.get("clusterIP") and old_spec.get("clusterIP"):
-            spec["clusterIP"] = old_spec["clusterIP"]
-            if old_spec.get("clusterIPs"):
-                spec["clusterIPs"] = list(old_spec["clusterIPs"])
-        if _needs_node_ports(spec):
-            old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
-                         for p in old_spec.get("ports") or []}
-            for port in spec.get("ports") or []:
-                if not port.get("nodePort") and old_ports.get((port.get("port"), port.get("protocol", "TCP"))):
-                    port["nodePort"] = old_ports[(port.get("port"), port.get("protocol", "TCP"))]
+        prepare_service_update(new, old)
 
     def _owner(self, obj: dict[str, Any]) -> tuple[str, str]:
         meta = obj["metadata"]

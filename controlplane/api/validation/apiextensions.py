@@ -28,8 +28,8 @@ from urllib.parse import urlsplit
 from ..crdschema import validate_structural
 from ..defaults import apiextensions as defaults
 from ..fielderrors import FieldError, Path, forbidden, invalid, not_supported, required
-from .apps import (go_pointer, go_quote, go_strings, go_struct, immutable, invalid_go,
-                   semantically_equal)
+from .apps import immutable, semantically_equal
+from .goprint import go_pointer, go_quote, go_strings, go_struct, invalid_go
 from .meta import is_dns1035_label, is_dns1123_subdomain
 from .rules import KindRules
 

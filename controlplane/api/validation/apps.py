@@ -21,9 +21,11 @@ from collections.abc import Callable
 from typing import Any
 
 from ..defaults import apps as defaults
-from ..fielderrors import (INVALID, NOT_SUPPORTED, FieldError, Path, forbidden, invalid,
+from ..fielderrors import (FieldError, Path, forbidden, invalid,
                            not_supported, required)
 from .core import validate_pod_template_spec
+from .goprint import (go_int_or_string, go_pointer, go_quote, go_scalar, go_selector, go_string_map,
+                      go_struct, invalid_go, not_supported_go)
 from .meta import (is_dns1123_label, label_selector_matches, validate_annotations,
                    validate_label_selector, validate_labels)
 from .rules import KindRules
@@ -33,76 +35,6 @@ STATUS = Path("status")
 NOT_ABOVE_REPLICAS = "cannot be greater than status.replicas"
 IS_NEGATIVE = "must be greater than or equal to 0"
 IMMUTABLE = "field is immutable"
-
-# -- printing bad values as Go's %#v does -----------------------------------------------------
-
-
-def go_quote(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)
-
-
-def go_strings(values: list[str] | None, elem: str = "string") -> str:
-    """``[]string{"a", "b"}``; an absent list is ``[]string(nil)``."""
-    if values is None:
-        return f"[]{elem}(nil)"
-    return f"[]{elem}{{" + ", ".join(go_quote(v) for v in values) + "}"
-
-
-def go_string_map(mapping: dict[str, str] | None) -> str:
-    """``map[string]string{"a":"1", "b":"2"}``: fmt sorts map keys."""
-    if mapping is None:
-        return "map[string]string(nil)"
-    items = (f"{go_quote(k)}:{go_quote(str(v))}" for k, v in sorted(mapping.items()))
-    return "map[string]string{" + ", ".join(items) + "}"
-
-
-def go_struct(type_name: str, **fields: str) -> str:
-    """A struct literal from already printed field values, in declaration order."""
-    return type_name + "{" + ", ".join(f"{k}:{v}" for k, v in fields.items()) + "}"
-
-
-def go_pointer(type_name: str, value: Any) -> str:
-    """A pointer inside a struct: fmt prints its address, which nobody can predict."""
-    return f"(*{type_name})(nil)" if value is None else f"(*{type_name})(0xc000a1b2c0)"
-
-
-def go_scalar(value: Any) -> str:
-    """A top-level value: fmt follows pointers, and a nil one prints as the string "null"."""
-    if value is None:
-        return '"null"'
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return go_quote(value) if isinstance(value, str) else str(value)
-
-
-def go_int_or_string(value: int | str | None) -> str:
-    if isinstance(value, str):
-        return go_struct("intstr.IntOrString", Type="1", IntVal="0", StrVal=go_quote(value))
-    return go_struct("intstr.IntOrString", Type="0", IntVal=str(value or 0), StrVal='""')
-
-
-def go_selector(selector: dict | None) -> str:
-    """A metav1.LabelSelector, which Go prints with its package name, ``v1``."""
-    selector = selector or {}
-    exprs = selector.get("matchExpressions")
-    printed = "[]v1.LabelSelectorRequirement(nil)" if exprs is None else (
-        "[]v1.LabelSelectorRequirement{" + ", ".join(
-            go_struct("v1.LabelSelectorRequirement", Key=go_quote(e.get("key", "")),
-                      Operator=go_quote(e.get("operator", "")), Values=go_strings(e.get("values")))
-            for e in exprs) + "}")
-    return go_struct("v1.LabelSelector", MatchLabels=go_string_map(selector.get("matchLabels")),
-                     MatchExpressions=printed)
-
-
-def invalid_go(path: Path | str, printed: str, detail: str) -> FieldError:
-    """An Invalid error whose bad value is already printed the Go way."""
-    return FieldError(INVALID, str(path), detail=f"{printed}: {detail}" if detail else printed)
-
-
-def not_supported_go(path: Path | str, printed: str, supported: list[str]) -> FieldError:
-    values = ", ".join(go_quote(s) for s in supported)
-    return FieldError(NOT_SUPPORTED, str(path), detail=f"{printed}: supported values: {values}")
-
 
 # -- checks the workload kinds share with batch and policy ------------------------------------
 

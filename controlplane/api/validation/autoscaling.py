@@ -16,7 +16,8 @@ from typing import Any
 
 from ..defaults import autoscaling as defaults
 from ..fielderrors import FieldError, Path, forbidden, invalid, not_supported, required
-from .apps import go_quote, go_struct, invalid_go, nonnegative
+from .apps import nonnegative
+from .goprint import go_quote, go_struct, invalid_go
 from .meta import is_dns1123_label, is_path_segment_name, is_qualified_name
 from .quantity import try_parse
 from .rules import KindRules

@@ -24,8 +24,8 @@ from ..defaults import batch as defaults
 from ..defaults.batch import LEGACY_NAME_LABEL, LEGACY_UID_LABEL, NAME_LABEL, UID_LABEL
 from ..fielderrors import (INVALID, FieldError, Path, duplicate, invalid, not_supported, required,
                            too_long, too_many)
-from .apps import (SPEC, go_quote, go_selector, go_string_map, go_struct, immutable, invalid_go,
-                   nonnegative, selector_convertible, semantically_equal, template_mismatch)
+from .apps import SPEC, immutable, nonnegative, selector_convertible, semantically_equal, template_mismatch
+from .goprint import go_quote, go_selector, go_string_map, go_struct, invalid_go
 from .core import validate_pod_template_spec
 from .meta import (is_dns1123_label, is_dns1123_subdomain, is_qualified_name,
                    label_selector_matches, validate_label_selector)

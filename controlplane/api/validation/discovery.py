@@ -14,7 +14,7 @@ port without a name gets ``""`` and one without a protocol gets ``TCP``.
 from __future__ import annotations
 
 from ..fielderrors import FieldError, Path, duplicate, invalid, not_supported, required, too_many
-from .apps import go_quote, invalid_go
+from .goprint import go_quote, invalid_go
 from .formats import parse_ip, validate_non_special_ip
 from .meta import (is_dns1123_label, is_dns1123_subdomain, is_qualified_name, is_valid_label_value,
                    validate_labels)

@@ -28,7 +28,8 @@ import datetime
 from typing import Any
 
 from ..fielderrors import FieldError, Path, invalid, required
-from .apps import go_quote, go_scalar, go_struct, immutable, invalid_go
+from .apps import immutable
+from .goprint import go_quote, go_scalar, go_struct, invalid_go
 from .meta import is_dns1123_subdomain, is_qualified_name
 from .rules import KindRules
 

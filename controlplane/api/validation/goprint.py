@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime
 import json
+from typing import Any
 
-from ..fielderrors import DUPLICATE, INVALID, FieldError, Path
+from ..fielderrors import DUPLICATE, INVALID, NOT_SUPPORTED, FieldError, Path
 
 NULL = '"null"'  # an unset pointer: upstream turns it into the string "null", then quotes it
 
@@ -67,3 +68,41 @@ def go_string_map(mapping: dict[str, str] | None) -> str:
 def go_optional(value: str | None) -> str:
     """A top-level *string: followed when set, the string "null" when not."""
     return NULL if value is None else go_quote(value)
+
+
+def go_pointer(type_name: str, value: Any) -> str:
+    """A pointer inside a struct: fmt prints its address, which nobody can predict."""
+    return f"(*{type_name})(nil)" if value is None else f"(*{type_name})(0xc000a1b2c0)"
+
+
+def go_scalar(value: Any) -> str:
+    """A top-level value: fmt follows pointers, and a nil one prints as the string "null"."""
+    if value is None:
+        return '"null"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return go_quote(value) if isinstance(value, str) else str(value)
+
+
+def go_int_or_string(value: int | str | None) -> str:
+    if isinstance(value, str):
+        return go_struct("intstr.IntOrString", Type="1", IntVal="0", StrVal=go_quote(value))
+    return go_struct("intstr.IntOrString", Type="0", IntVal=str(value or 0), StrVal='""')
+
+
+def go_selector(selector: dict | None) -> str:
+    """A metav1.LabelSelector, which Go prints with its package name, ``v1``."""
+    selector = selector or {}
+    exprs = selector.get("matchExpressions")
+    printed = "[]v1.LabelSelectorRequirement(nil)" if exprs is None else (
+        "[]v1.LabelSelectorRequirement{" + ", ".join(
+            go_struct("v1.LabelSelectorRequirement", Key=go_quote(e.get("key", "")),
+                      Operator=go_quote(e.get("operator", "")), Values=go_strings(e.get("values")))
+            for e in exprs) + "}")
+    return go_struct("v1.LabelSelector", MatchLabels=go_string_map(selector.get("matchLabels")),
+                     MatchExpressions=printed)
+
+
+def not_supported_go(path: Path | str, printed: str, supported: list[str]) -> FieldError:
+    values = ", ".join(go_quote(s) for s in supported)
+    return FieldError(NOT_SUPPORTED, str(path), detail=f"{printed}: supported values: {values}")

@@ -12,8 +12,8 @@ policy/v1 has no defaults, and unlike most kinds its spec may change at any time
 from __future__ import annotations
 
 from ..fielderrors import FieldError, Path, not_supported
-from .apps import (at_most_100_percent, go_pointer, go_struct, int_or_percent, invalid_go,
-                   nonnegative)
+from .apps import at_most_100_percent, int_or_percent, nonnegative
+from .goprint import go_pointer, go_struct, invalid_go
 from .meta import validate_label_selector
 from .rules import KindRules
 

@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from ..defaults import rbac as defaults
 from ..fielderrors import FieldError, Path, invalid, not_supported, required
-from .apps import go_quote, go_strings, go_struct, invalid_go, selector_convertible
+from .apps import selector_convertible
+from .goprint import go_quote, go_strings, go_struct, invalid_go
 from .meta import is_dns1123_subdomain, is_path_segment_name, validate_label_selector
 from .rules import KindRules
 
