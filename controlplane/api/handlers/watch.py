@@ -53,6 +53,9 @@ def watch_response(store: RESTStore, namespace: str, opts: ListOptions, render: 
         deadline = time.monotonic() + timeout
         last_bookmark = time.monotonic()
         first = True
+        # An empty chunk makes gunicorn send the 200 and its headers now, as upstream
+        # does, so a client knows its watch is established before any event arrives.
+        yield b""
         try:
             while True:
                 left = deadline - time.monotonic()

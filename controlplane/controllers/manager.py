@@ -1,0 +1,150 @@
+"""The controller manager: one process that runs the cluster's controllers.
+
+Where it sits: started on every master (by ``kubeclass up`` or a systemd unit), like
+kube-controller-manager::
+
+    python -m controlplane.controllers.manager --kubeconfig PATH \\
+        [--controllers garbagecollector,namespace,serviceaccount] [--workers N]
+
+It builds one REST client from the kubeconfig (plus any ``--server`` endpoints to
+fail over to), one shared informer factory and one discovery cache, and starts the
+chosen controllers. Each controller logs one line per failed reconcile.
+
+Leader election: only one manager may act at a time once several masters run one.
+The seam is :class:`Elector`: :func:`run` asks it to call ``lead`` once this process
+holds leadership, and to set ``stop`` if it loses it. :class:`AlwaysLeader` is what
+runs today; a Lease-based elector (coordination.k8s.io/v1, as client-go's
+``leaderelection``) will plug in there without touching the controllers.
+
+SIGTERM and SIGINT stop the controllers (queues shut, watches closed) and the
+process exits within a few seconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from ..client import informer as informers
+from ..client.discovery import CachedDiscovery
+from ..client.rest import Client
+from .base import Controller
+from .garbagecollector import DISCOVERY_PERIOD, GarbageCollector
+from .namespace import NamespaceController
+from .serviceaccount import ServiceAccountController
+
+log = logging.getLogger("controlplane.controllers.manager")
+
+SHUTDOWN_TIMEOUT = 3.0
+
+
+class Context:
+    """What every controller factory gets: the client and the shared caches."""
+
+    def __init__(self, client: Client, workers: int, discovery_period: float = DISCOVERY_PERIOD) -> None:
+        self.client = client
+        self.workers = workers
+        self.discovery_period = discovery_period
+        self.informers = informers.InformerFactory(client)
+        self.discovery = CachedDiscovery(client)
+
+
+ControllerFactory = Callable[[Context], Controller]
+
+CONTROLLERS: dict[str, ControllerFactory] = {
+    "garbagecollector": lambda ctx: GarbageCollector(ctx.client, ctx.discovery, workers=ctx.workers,
+                                                     discovery_period=ctx.discovery_period),
+    "namespace": lambda ctx: NamespaceController(ctx.client, ctx.informers, ctx.discovery, workers=ctx.workers),
+    "serviceaccount": lambda ctx: ServiceAccountController(ctx.client, ctx.informers, workers=ctx.workers),
+}
+
+
+class Elector(Protocol):
+    def run(self, lead: Callable[[threading.Event], None], stop: threading.Event) -> None:
+        """Block until ``stop`` is set; call ``lead(stop)`` while this process leads."""
+
+
+class AlwaysLeader:
+    """The single-manager elector: this process leads from the start."""
+
+    def run(self, lead: Callable[[threading.Event], None], stop: threading.Event) -> None:
+        lead(stop)
+
+
+def run_controllers(ctx: Context, names: list[str], stop: threading.Event) -> None:
+    """Start the named controllers, block until ``stop``, then shut them down."""
+    controllers = [CONTROLLERS[name](ctx) for name in names]
+    for c in controllers:
+        c.start()
+    ctx.informers.start()  # shared informers registered by the controllers above
+    log.info("started controllers: %s", ", ".join(names))
+    while not stop.wait(0.5):  # a short wait keeps the main thread responsive to signals
+        pass
+    log.info("shutting down")
+    for c in controllers:
+        c.stop()
+    ctx.informers.stop()
+    # One deadline for everything: threads still blocked then (a watch request still
+    # waiting for its response headers cannot be interrupted) are daemon threads and
+    # end with the process; every write they could make is safe to repeat next start.
+    deadline = time.monotonic() + SHUTDOWN_TIMEOUT
+    for c in controllers:
+        c.join(max(0.0, deadline - time.monotonic()))
+    ctx.informers.join(max(0.0, deadline - time.monotonic()))
+    log.info("stopped")
+
+
+def run(client: Client, names: list[str], *, workers: int, stop: threading.Event,
+        discovery_period: float = DISCOVERY_PERIOD, elector: Elector | None = None) -> None:
+    ctx = Context(client, workers, discovery_period)
+    (elector or AlwaysLeader()).run(lambda leading: run_controllers(ctx, names, leading), stop)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="kubeclass-controller-manager", description=__doc__.split("\n\n")[0])
+    p.add_argument("--kubeconfig", required=True, help="kubeconfig with the cluster and the manager's credentials")
+    p.add_argument("--context", help="kubeconfig context (default: its current-context)")
+    p.add_argument("--server", action="append", default=[],
+                   help="another API server endpoint to fail over to (repeatable)")
+    p.add_argument("--controllers", default=",".join(CONTROLLERS),
+                   help=f"comma-separated controllers to run (default: all: {', '.join(CONTROLLERS)})")
+    p.add_argument("--workers", type=int, default=2, help="worker threads per controller")
+    p.add_argument("--discovery-period", type=float, default=DISCOVERY_PERIOD,
+                   help="seconds between discoveries of served resources (new CRDs are garbage-collected "
+                        "after the next one)")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    args.controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
+    unknown = [c for c in args.controllers if c not in CONTROLLERS]
+    if unknown:
+        p.error(f"unknown controller(s): {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
+    if args.workers < 1:
+        p.error("--workers must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    client = Client.from_kubeconfig(args.kubeconfig, context=args.context, extra_servers=args.server,
+                                    user_agent="kubeclass-controller-manager")
+    stop = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    run(client, args.controllers, workers=args.workers, stop=stop, discovery_period=args.discovery_period)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
