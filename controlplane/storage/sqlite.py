@@ -27,7 +27,6 @@ How it works (after k3s-io/kine):
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sqlite3
@@ -36,6 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .. import codec
 from .broadcast import Broadcaster, Subscription
 from .interface import (
     ADDED,
@@ -62,8 +62,8 @@ CREATE TABLE IF NOT EXISTS log (
     deleted         INTEGER NOT NULL DEFAULT 0,         -- 1: this row deletes the key
     create_revision INTEGER NOT NULL,                   -- the row that created the key
     prev_revision   INTEGER NOT NULL,                   -- the row this one replaces (0: none)
-    value           TEXT,                               -- JSON of the object after this write
-    old_value       TEXT                                -- JSON of the object before it
+    value           BLOB,                               -- JSON (UTF-8) of the object after this write
+    old_value       BLOB                                -- JSON (UTF-8) of the object before it
 );
 CREATE UNIQUE INDEX IF NOT EXISTS log_name_prev_revision ON log (name, prev_revision);
 CREATE INDEX IF NOT EXISTS log_name_id ON log (name, id);
@@ -80,16 +80,16 @@ class FutureRevisionError(StorageError):
     """A list asked for a revision the store has not reached yet."""
 
 
-def _encode(obj: Object) -> str:
+def _encode(obj: Object) -> bytes:
     # resourceVersion is derived from the row id on every read, so it is never stored.
     meta = obj.get("metadata")
     if meta and "resourceVersion" in meta:
         obj = {**obj, "metadata": {k: v for k, v in meta.items() if k != "resourceVersion"}}
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    return codec.dumps(obj)
 
 
-def _decode(value: str, revision: int) -> Object:
-    obj = json.loads(value)
+def _decode(value: bytes | str, revision: int) -> Object:
+    obj = codec.loads(value)
     obj.setdefault("metadata", {})["resourceVersion"] = str(revision)
     return obj
 

@@ -83,12 +83,15 @@ def test_rows_keep_the_order_of_the_objects() -> None:
 
 
 @pytest.mark.parametrize("include", ["Metadata", "Object"])
-def test_the_table_shares_nothing_with_the_input(include: str) -> None:
+def test_building_a_table_leaves_the_input_unchanged(include: str) -> None:
+    # Rows refer to the input's metadata (no copies: tables are serialized at once), so
+    # what matters is that building one never changes the objects it was given...
     objects = [copy.deepcopy(POD)]
     table = build_table("", "pods", objects, now=NOW, include_object=include)
-    table["rows"][0]["object"]["metadata"]["labels"]["app"] = "changed"
-    table["columnDefinitions"][0]["name"] = "changed"
     assert objects == [POD]
+    assert table["rows"][0]["object"]["metadata"] == POD["metadata"]
+    # ...and that the shared column definitions are not handed out for changing.
+    table["columnDefinitions"][0]["name"] = "changed"
     assert build_table("", "pods", [], now=NOW)["columnDefinitions"][0]["name"] == "Name"
 
 

@@ -14,9 +14,9 @@ custom resource's schema is its CRD's ``openAPIV3Schema`` with ``apiVersion``,
 
 from __future__ import annotations
 
+import copy
 import functools
 import hashlib
-import json
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request
@@ -147,7 +147,7 @@ def _operations(info: ResourceInfo, schema_name: str, list_name: str) -> dict[st
 
 def _custom_schemas(info: ResourceInfo, raw: dict[str, Any]) -> tuple[str, dict[str, dict]]:
     name = _custom_schema_name(info)
-    node = json.loads(json.dumps(raw or {"type": "object", "x-kubernetes-preserve-unknown-fields": True}))
+    node = copy.deepcopy(raw or {"type": "object", "x-kubernetes-preserve-unknown-fields": True})
     props = node.setdefault("properties", {})
     props["apiVersion"] = {"type": "string", "description": "APIVersion defines the versioned schema of this representation of an object."}
     props["kind"] = {"type": "string", "description": "Kind is a string value representing the REST resource this object represents."}
@@ -186,12 +186,12 @@ def build_document(infos: list[ResourceInfo], custom_schemas: dict[str, dict[str
 
 
 @functools.lru_cache(maxsize=64)
-def _builtin_document(path: str, infos: tuple[ResourceInfo, ...]) -> str:
+def _builtin_document(path: str, infos: tuple[ResourceInfo, ...]) -> bytes:
     return dumps(build_document(list(infos), {}))
 
 
-def documents(registry) -> dict[str, str]:
-    """Every group-version's document, as JSON text, keyed by its path."""
+def documents(registry) -> dict[str, bytes]:
+    """Every group-version's document, as JSON, keyed by its path."""
     by_path: dict[str, list[ResourceInfo]] = {}
     for info in registry.resources():
         by_path.setdefault(_doc_path(info), []).append(info)
@@ -215,8 +215,8 @@ def _crd_schemas(crds: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, 
     return found
 
 
-def _hash(text: str) -> str:
-    return hashlib.sha512(text.encode()).hexdigest().upper()
+def _hash(document: bytes) -> str:
+    return hashlib.sha512(document).hexdigest().upper()
 
 
 @bp.route("/openapi/v3")

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 from flask import Response, request
 
+from ... import codec
 from .. import errors
 from .. import meta as objmeta
 from ..registry import RESTStore
@@ -29,8 +30,8 @@ JSON = "application/json"
 YAML = "application/yaml"
 
 
-def dumps(body: Any) -> str:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
+def dumps(body: Any) -> bytes:
+    return codec.dumps(body)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,7 +142,7 @@ class Renderer:
             obj = self._table(store, items, page, with_headers=first)
         elif self.as_.startswith("PartialObjectMetadata") and event.type not in ("ERROR", "BOOKMARK"):
             obj = partial(obj)
-        return (dumps({"type": event.type, "object": obj}) + "\n").encode()
+        return dumps({"type": event.type, "object": obj}) + b"\n"
 
 
 def partial(obj: dict[str, Any]) -> dict[str, Any]:

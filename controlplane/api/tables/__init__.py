@@ -20,7 +20,6 @@ The printers live one area per module: ``pods``, ``core``, ``events``, ``workloa
 
 from __future__ import annotations
 
-import copy
 import datetime
 from typing import Any
 
@@ -95,14 +94,17 @@ def _row(printer: Printer, obj: dict, now: datetime.datetime, include_object: st
     conditions = printer.conditions(obj) if printer.conditions else []
     if conditions:
         row["conditions"] = conditions
+    # Rows refer to the objects' own metadata rather than copies: a table is built to be
+    # serialized at once, and nothing here changes it (copying 10,000 pods' metadata took
+    # longer than everything else a `kubectl get pods` costs).
     if include_object == INCLUDE_METADATA:
         row["object"] = {
             "kind": "PartialObjectMetadata",
             "apiVersion": "meta.k8s.io/v1",
-            "metadata": copy.deepcopy(obj.get("metadata", {})),
+            "metadata": obj.get("metadata", {}),
         }
     elif include_object == INCLUDE_OBJECT:
-        row["object"] = copy.deepcopy(obj)
+        row["object"] = obj
     return row
 
 
