@@ -13,17 +13,15 @@ import pytest
 from controlplane.api.decoding import (
     DecodeError,
     Findings,
-    base64_error_offset,
     check_object,
-    go_time_error,
     parse_json,
     prune_unknown,
-    quantity_error,
     strict_error_message,
     type_error_message,
     unknown_field_warnings,
     unrecognized_message,
 )
+from controlplane.api.goparse import base64_error_offset, go_time_error, quantity_error
 from controlplane.api.schema import builtin_schema
 
 DEPLOYMENT = builtin_schema("apps", "v1", "Deployment")

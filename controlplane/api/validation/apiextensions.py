@@ -4,7 +4,9 @@ Where it sits: the registry looks up ``RULES["CustomResourceDefinition"]`` after
 ``defaults.apiextensions`` has run; once a CRD is stored, the CRD controller accepts
 its names and the API server starts serving the new resource. The checks are
 upstream's ``apiextensions/validation/validation.go``; each version's
-``openAPIV3Schema`` goes through :func:`crdschema.validate_structural`.
+``openAPIV3Schema`` goes through :func:`crdschema.validate_structural`. Two parts live
+next door: :mod:`crd_subresources` (schema root, subresources, printer columns, which
+a version may carry or share) and :mod:`webhooks` (``spec.conversion``).
 
 Why errors name ``spec.validation`` for a v1 CRD, which has no such field: upstream
 validates its internal type, and converting a v1 CRD to it moves a schema (and
@@ -25,45 +27,17 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..crdschema import validate_structural
 from ..defaults import apiextensions as defaults
-from ..fielderrors import FieldError, Path, forbidden, invalid, not_supported, required
+from ..fielderrors import FieldError, Path, invalid, not_supported, required
 from .apps import immutable, semantically_equal
+from .crd_subresources import check_column, check_subresources, check_validation
 from .goprint import go_pointer, go_quote, go_strings, go_struct, invalid_go
 from .meta import is_dns1035_label, is_dns1123_subdomain
 from .rules import KindRules
+from .webhooks import REVIEW_VERSIONS, check_conversion
 
 SPEC = Path("spec")
-COLUMN_TYPES = ["boolean", "date", "integer", "number", "string"]
-ONE_OF_TYPES = "must be one of " + ",".join(COLUMN_TYPES)
-COLUMN_FORMATS = ["byte", "date", "date-time", "double", "float", "int32", "int64", "password"]
-REVIEW_VERSIONS = ["v1", "v1beta1"]
 APPROVAL = "api-approved.kubernetes.io"
-# JSONSchemaProps fields in declaration order (JSON name, Go name): the order upstream
-# walks them to find one that is not allowed at the root when status is a subresource.
-ROOT_FIELDS = [
-    ("id", "ID"), ("$schema", "Schema"), ("$ref", "Ref"), ("description", "Description"),
-    ("type", "Type"), ("nullable", "Nullable"), ("format", "Format"), ("title", "Title"),
-    ("default", "Default"), ("maximum", "Maximum"), ("exclusiveMaximum", "ExclusiveMaximum"),
-    ("minimum", "Minimum"), ("exclusiveMinimum", "ExclusiveMinimum"), ("maxLength", "MaxLength"),
-    ("minLength", "MinLength"), ("pattern", "Pattern"), ("maxItems", "MaxItems"),
-    ("minItems", "MinItems"), ("uniqueItems", "UniqueItems"), ("multipleOf", "MultipleOf"),
-    ("enum", "Enum"), ("maxProperties", "MaxProperties"), ("minProperties", "MinProperties"),
-    ("required", "Required"), ("items", "Items"), ("allOf", "AllOf"), ("oneOf", "OneOf"),
-    ("anyOf", "AnyOf"), ("not", "Not"), ("properties", "Properties"),
-    ("additionalProperties", "AdditionalProperties"), ("patternProperties", "PatternProperties"),
-    ("dependencies", "Dependencies"), ("additionalItems", "AdditionalItems"),
-    ("definitions", "Definitions"), ("externalDocs", "ExternalDocs"), ("example", "Example"),
-    ("x-kubernetes-preserve-unknown-fields", "XPreserveUnknownFields"),
-    ("x-kubernetes-embedded-resource", "XEmbeddedResource"),
-    ("x-kubernetes-int-or-string", "XIntOrString"), ("x-kubernetes-list-map-keys", "XListMapKeys"),
-    ("x-kubernetes-list-type", "XListType"), ("x-kubernetes-map-type", "XMapType"),
-    ("x-kubernetes-validations", "XValidations"),
-]
-ROOT_ALLOWED = ["Description", "Type", "Format", "Title", "Maximum", "ExclusiveMaximum", "Minimum",
-                "ExclusiveMinimum", "MaxLength", "MinLength", "Pattern", "MaxItems", "MinItems",
-                "UniqueItems", "MultipleOf", "Required", "Items", "Properties", "ExternalDocs",
-                "Example", "XPreserveUnknownFields", "XValidations"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -199,15 +173,16 @@ def _spec(spec: dict, opts: Options) -> list[FieldError]:
     errs += check_names(spec.get("names") or {}, SPEC.child("names"))
     any_status = _status_enabled(spec.get("subresources")) or any(
         _status_enabled(v.get("subresources")) for v in versions)
-    errs += _validation(spec.get("validation"), any_status, SPEC.child("validation"))
-    errs += _subresources(spec.get("subresources"), SPEC.child("subresources"))
+    errs += check_validation(spec.get("validation"), any_status, SPEC.child("validation"))
+    errs += check_subresources(spec.get("subresources"), SPEC.child("subresources"))
     for i, column in enumerate(spec.get("additionalPrinterColumns") or []):
-        errs += _column(column, SPEC.child("additionalPrinterColumns").index(i))
+        errs += check_column(column, SPEC.child("additionalPrinterColumns").index(i))
     conversion = spec.get("conversion")
     if conversion is not None and conversion.get("strategy") != "None" and preserve:
         errs.append(invalid(str(SPEC.child("conversion", "strategy")), conversion.get("strategy"),
                             "must be None if spec.preserveUnknownFields is true"))
-    return errs + _conversion(conversion, opts)
+    return errs + check_conversion(conversion, SPEC.child("conversion"),
+                                  opts.recognized_review_version)
 
 
 def _versions(spec: dict) -> list[FieldError]:
@@ -243,10 +218,10 @@ def _version(version: dict, path: Path, status_enabled: bool) -> list[FieldError
     if warning is not None:
         errs += [invalid(str(path.child("deprecationWarning")), warning, p)
                  for p in _warning_problems(warning, bool(version.get("deprecated")))]
-    errs += _validation(version.get("schema"), status_enabled, path.child("schema"))
-    errs += _subresources(version.get("subresources"), path.child("subresources"))
+    errs += check_validation(version.get("schema"), status_enabled, path.child("schema"))
+    errs += check_subresources(version.get("subresources"), path.child("subresources"))
     for i, column in enumerate(version.get("additionalPrinterColumns") or []):
-        errs += _column(column, path.child("additionalPrinterColumns").index(i))
+        errs += check_column(column, path.child("additionalPrinterColumns").index(i))
     return errs
 
 
@@ -293,190 +268,8 @@ def check_names(names: dict, path: Path) -> list[FieldError]:
     return errs
 
 
-# -- schemas, subresources, columns, conversion -------------------------------------------------
-
-
 def _status_enabled(subresources: dict | None) -> bool:
     return bool(subresources) and subresources.get("status") is not None
-
-
-def _validation(validation: dict | None, status_enabled: bool, path: Path) -> list[FieldError]:
-    schema = (validation or {}).get("openAPIV3Schema")
-    if not schema:
-        return []
-    # The root's nullable, structure, defaults and OpenAPI rules are crdschema's to check.
-    errs = _status_root(schema, path.child("openAPIV3Schema")) if status_enabled else []
-    return errs + validate_structural(schema, path.child("openAPIV3Schema"))
-
-
-def _status_root(schema: dict, path: Path) -> list[FieldError]:
-    """With a status subresource, status is cut out as properties[status]; the root may carry
-    only what still makes sense for the rest of the object."""
-    for json_name, go_name in ROOT_FIELDS:
-        value = schema.get(json_name)
-        if value is None or value is False or value == "":
-            continue  # Go's zero value: the field is not set
-        if go_name == "Type":
-            if value != "object":
-                return [invalid(str(path.child("type")), value, 'only "object" is allowed as the '
-                                "type at the root of the schema if the status subresource is "
-                                "enabled")]
-            continue
-        if go_name not in ROOT_ALLOWED:
-            # Go prints the whole JSONSchemaProps here; we abbreviate it.
-            return [invalid_go(path, "apiextensions.JSONSchemaProps{...}",
-                               f"only [{' '.join(ROOT_ALLOWED)}] fields are allowed at the root "
-                               "of the schema if the status subresource is enabled")]
-    return []
-
-
-def _json_path(value: str, path: Path) -> list[FieldError]:
-    if not value:
-        return [invalid(str(path), value, "must not be empty")]
-    if not value.startswith("."):
-        return [invalid(str(path), value, "must be a simple json path starting with .")]
-    return []
-
-
-def _subresources(subresources: dict | None, path: Path) -> list[FieldError]:
-    scale = (subresources or {}).get("scale")
-    if scale is None:
-        return []
-    errs: list[FieldError] = []
-    for name, prefix, where in (("specReplicasPath", ".spec.", ".spec"),
-                                ("statusReplicasPath", ".status.", ".status")):
-        value, field_path = scale.get(name, ""), path.child(f"scale.{name}")
-        if not value:
-            errs.append(required(str(field_path)))
-            continue
-        problems = _json_path(value, field_path)
-        if not problems and not value.startswith(prefix):
-            problems = [invalid(str(field_path), value, f"should be a json path under {where}")]
-        errs += problems
-    selector = scale.get("labelSelectorPath")
-    if selector:
-        field_path = path.child("scale.labelSelectorPath")
-        problems = _json_path(selector, field_path)
-        if not problems and not selector.startswith((".spec.", ".status.")):
-            problems = [invalid(str(field_path), selector,
-                                "should be a json path under either .spec or .status")]
-        errs += problems
-    return errs
-
-
-def _column(column: dict, path: Path) -> list[FieldError]:
-    errs = [] if column.get("name") else [required(str(path.child("name")))]
-    kind, fmt = column.get("type", ""), column.get("format", "")
-    if not kind:
-        errs.append(required(str(path.child("type")), ONE_OF_TYPES))
-    elif kind not in COLUMN_TYPES:
-        errs.append(invalid(str(path.child("type")), kind, ONE_OF_TYPES))
-    if fmt and fmt not in COLUMN_FORMATS:
-        errs.append(invalid(str(path.child("format")), fmt,
-                            "must be one of " + ",".join(COLUMN_FORMATS)))
-    json_path = column.get("jsonPath", "")
-    if not json_path:
-        errs.append(required(str(path.child("JSONPath"))))
-    else:
-        errs += _json_path(json_path, path.child("JSONPath"))
-    return errs
-
-
-def _conversion(conversion: dict | None, opts: Options) -> list[FieldError]:
-    if conversion is None:
-        return []
-    path = SPEC.child("conversion")
-    strategy, config = conversion.get("strategy", ""), conversion.get("webhookClientConfig")
-    versions = conversion.get("conversionReviewVersions")
-    errs = _enum(path.child("strategy"), strategy, ["None", "Webhook"])
-    if strategy != "Webhook":
-        if config is not None:
-            errs.append(forbidden(str(path.child("webhookClientConfig")),
-                                  "should not be set when strategy is not set to Webhook"))
-        if versions:
-            errs.append(forbidden(str(path.child("conversionReviewVersions")),
-                                  "should not be set when strategy is not set to Webhook"))
-        return errs
-    if config is None:
-        errs.append(required(str(path.child("webhookClientConfig")),
-                             "required when strategy is set to Webhook"))
-    elif (config.get("url") is None) == (config.get("service") is None):
-        errs.append(required(str(path.child("webhookClientConfig")),
-                             "exactly one of url or service is required"))
-    elif config.get("url") is not None:
-        errs += _webhook_url(config["url"], path.child("webhookClientConfig", "url"))
-    else:
-        errs += _webhook_service(config["service"], path.child("webhookClientConfig", "service"))
-    return errs + _review_versions(versions, opts, path.child("conversionReviewVersions"))
-
-
-def _webhook_url(url: str, path: Path) -> list[FieldError]:
-    form = "; desired format: https://host[/path]"
-    try:
-        parts = urlsplit(url)
-    except ValueError as err:
-        return [required(str(path), f"url must be a valid URL: {err}{form}")]
-    user, _, host = parts.netloc.rpartition("@")
-    errs: list[FieldError] = []
-    if parts.scheme != "https":
-        errs.append(invalid(str(path), parts.scheme,
-                            "'https' is the only allowed URL scheme" + form))
-    if not host:
-        errs.append(invalid(str(path), host, "host must be specified" + form))
-    if user:
-        errs.append(invalid(str(path), user, "user information is not permitted in the URL"))
-    if parts.fragment:
-        errs.append(invalid(str(path), parts.fragment, "fragments are not permitted in the URL"))
-    if parts.query:
-        errs.append(invalid(str(path), parts.query,
-                            "query parameters are not permitted in the URL"))
-    return errs
-
-
-def _webhook_service(service: dict, path: Path) -> list[FieldError]:
-    errs: list[FieldError] = []
-    if not service.get("name"):
-        errs.append(required(str(path.child("name")), "service name is required"))
-    if not service.get("namespace"):
-        errs.append(required(str(path.child("namespace")), "service namespace is required"))
-    port = service.get("port", 443)
-    if not 1 <= port <= 65535:
-        errs.append(invalid(str(path.child("port")), port,
-                            "port is not valid: must be between 1 and 65535, inclusive"))
-    url_path = service.get("path")
-    if url_path in (None, "", "/"):
-        return errs
-    if url_path == "//":
-        return errs + [invalid(str(path.child("path")), url_path, "segment[0] may not be empty")]
-    if not url_path.startswith("/"):
-        errs.append(invalid(str(path.child("path")), url_path, "must start with a '/'"))
-    steps = url_path[1:]
-    steps = steps[:-1] if steps.endswith("/") else steps
-    for i, step in enumerate(steps.split("/")):
-        if not step:
-            errs.append(invalid(str(path.child("path")), url_path,
-                                f"segment[{i}] may not be empty"))
-        errs += [invalid(str(path.child("path")), url_path, f"segment[{i}]: {p}")
-                 for p in (is_dns1123_subdomain(step) if step else [])]
-    return errs
-
-
-def _review_versions(versions: list[str] | None, opts: Options, path: Path) -> list[FieldError]:
-    if not versions:
-        return [required(str(path))]
-    errs: list[FieldError] = []
-    seen: set[str] = set()
-    for i, version in enumerate(versions):
-        if version in seen:
-            errs.append(invalid(str(path.index(i)), version, "duplicate version"))
-            continue
-        seen.add(version)
-        errs += [invalid(str(path.index(i)), version, p) for p in is_dns1035_label(version)]
-    if opts.recognized_review_version and not seen & set(REVIEW_VERSIONS):
-        # The webhook must understand a ConversionReview this server knows how to send.
-        errs.append(invalid_go(path, go_strings(versions),
-                               "must include at least one of v1, v1beta1"))
-    return errs
 
 
 # -- the whole object -----------------------------------------------------------------------------
