@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import ssl
 import sys
 from typing import Any
@@ -55,6 +56,18 @@ class APIServer(BaseApplication):
             registry.close()
         finally:
             store.close()
+
+
+_contexts: dict[int, ssl.SSLContext] = {}
+
+
+def _reused_ssl_context(conf: Any, default_factory: Any) -> ssl.SSLContext:
+    """One TLS context per worker: gunicorn would build one (reading the key and
+    certificate files) for every new connection."""
+    context = _contexts.get(os.getpid())
+    if context is None:
+        context = _contexts[os.getpid()] = default_factory()
+    return context
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -98,9 +111,12 @@ def main(argv: list[str] | None = None) -> None:
         "errorlog": "-",
         "loglevel": "info",
         "proc_name": "kubeclass-apiserver",
+        # gunicorn's control socket is one path per user: several API servers would share it.
+        "control_socket_disable": True,
     }
     if args.tls_cert_file:
-        options.update(certfile=args.tls_cert_file, keyfile=args.tls_private_key_file)
+        options.update(certfile=args.tls_cert_file, keyfile=args.tls_private_key_file,
+                       ssl_context=_reused_ssl_context)
         if args.client_ca_file:
             options.update(ca_certs=args.client_ca_file, cert_reqs=ssl.CERT_OPTIONAL)
     server = APIServer(options, args.store, config)

@@ -85,8 +85,8 @@ class LocalCluster:
         run = self.path("run")
         for entry in sorted(os.listdir(run)) if os.path.isdir(run) else []:
             if entry.endswith(".pid"):
-                pid = _read_pid(os.path.join(run, entry))
-                if pid and _is_ours(pid):
+                pid, started = _read_pidfile(os.path.join(run, entry))
+                if pid and _is_ours(pid, started):
                     alive[entry[:-4]] = pid
         return alive
 
@@ -98,7 +98,7 @@ class LocalCluster:
                                  start_new_session=True, cwd=self.home)
         log.close()
         with open(self._pidfile(proc.name), "w") as f:
-            f.write(f"{child.pid}\n")
+            f.write(f"{child.pid} {_start_time(child.pid)}\n")
         return child.pid
 
     def _processes(self) -> list[Process]:
@@ -222,23 +222,33 @@ def _read(path: str) -> bytes:
         return f.read()
 
 
-def _read_pid(path: str) -> int | None:
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name, or None if there is no such process."""
     try:
-        return int(open(path).read().strip())
-    except (OSError, ValueError):
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
         return None
 
 
-def _is_ours(pid: int) -> bool:
-    """Alive, and one of ours (a pid may have been reused by an unrelated program)."""
+def _start_time(pid: int) -> str:
+    fields = _stat(pid)
+    return fields[19] if fields else ""  # field 22 of stat: when the process started, in ticks
+
+
+def _read_pidfile(path: str) -> tuple[int | None, str]:
     try:
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            cmdline = f.read()
-        with open(f"/proc/{pid}/stat") as f:
-            state = f.read().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z" and (b"controlplane" in cmdline or b"kubeclass" in cmdline)
+        pid, _, started = open(path).read().strip().partition(" ")
+        return int(pid), started
+    except (OSError, ValueError):
+        return None, ""
+
+
+def _is_ours(pid: int, started: str) -> bool:
+    """Alive, and the very process we started: a pid may since have been reused, and
+    right after exec even its command line may not show yet, but its start time is fixed."""
+    fields = _stat(pid)
+    return bool(fields) and fields[0] != "Z" and fields[19] == started
 
 
 def _stop_group(pid: int) -> None:
@@ -248,7 +258,7 @@ def _stop_group(pid: int) -> None:
         return
     deadline = time.monotonic() + STOP_GRACE
     while time.monotonic() < deadline:
-        if not _is_ours(pid) and not _group_alive(pid):
+        if not _group_alive(pid):
             return
         time.sleep(0.1)
     try:

@@ -53,6 +53,7 @@ log = logging.getLogger(__name__)
 IGNORED = frozenset({("", "events"), ("events.k8s.io", "events")})
 DISCOVERY_PERIOD = 30.0
 ABSENT_CACHE_SIZE = 1024
+UNWATCHED_OWNER_RECHECK = 5.0  # seconds between checks of an owner no informer watches yet
 
 
 class GarbageCollector(Controller):
@@ -194,6 +195,11 @@ class GarbageCollector(Controller):
                 # Keep the object; drop references to owners that are gone (or are going and
                 # would otherwise wait for this object forever).
                 self._remove_owner_refs(node, latest, {ref.uid for ref in dangling + waiting})
+            if any(self._owner_in_graph(node, ref) is None for ref in solid):
+                # An owner exists, but no informer watches its kind yet (a CRD created a
+                # moment ago): no event would tell us when it goes, so look again later, as
+                # upstream does for the "virtual" owners it knows only from a GET.
+                raise RequeueAfter(UNWATCHED_OWNER_RECHECK, f"{node}: an owner's kind is not watched yet")
             return
         fins = latest["metadata"].get("finalizers") or []
         if waiting:

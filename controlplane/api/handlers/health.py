@@ -41,19 +41,19 @@ def _report(name: str, checks: list[tuple[str, bool, str]]) -> Response:
     return Response(text, status=200 if healthy else 500, mimetype="text/plain")
 
 
-@bp.route("/healthz")
-@bp.route("/livez")
+@bp.route("/healthz", strict_slashes=False)
+@bp.route("/livez", strict_slashes=False)
 def live() -> Response:
     return _report(request.path.strip("/"), [("ping", True, "")])
 
 
-@bp.route("/readyz")
+@bp.route("/readyz", strict_slashes=False)
 def ready() -> Response:
     ok, why = _storage_ok()
     return _report("readyz", [("ping", True, ""), ("storage", ok, why)])
 
 
-@bp.route("/version")
+@bp.route("/version", strict_slashes=False)
 def version() -> Response:
     major, minor = KUBERNETES_VERSION.lstrip("v").split(".")[:2]
     body = {
