@@ -94,11 +94,17 @@ class LocalCluster:
         os.makedirs(self.path("logs"), exist_ok=True)
         os.makedirs(self.path("run"), exist_ok=True)
         log = open(self.path("logs", f"{proc.name}.log"), "ab")
-        child = subprocess.Popen(proc.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                 start_new_session=True, cwd=self.home)
-        log.close()
-        with open(self._pidfile(proc.name), "w") as f:
-            f.write(f"{child.pid} {_start_time(child.pid)}\n")
+        # Ctrl-C between starting the process and recording it would orphan it: hold the
+        # signal until the pidfile exists (it is delivered right after).
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            child = subprocess.Popen(proc.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True, cwd=self.home)
+            with open(self._pidfile(proc.name), "w") as f:
+                f.write(f"{child.pid} {_start_time(child.pid)}\n")
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            log.close()
         return child.pid
 
     def _processes(self) -> list[Process]:
