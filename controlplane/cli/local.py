@@ -94,17 +94,21 @@ class LocalCluster:
         os.makedirs(self.path("logs"), exist_ok=True)
         os.makedirs(self.path("run"), exist_ok=True)
         log = open(self.path("logs", f"{proc.name}.log"), "ab")
-        # Ctrl-C between starting the process and recording it would orphan it: hold the
-        # signal until the pidfile exists (it is delivered right after).
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        # Ctrl-C between starting the process and recording it would orphan it: defer the
+        # interrupt until the pidfile exists. (A handler, not a blocked signal mask: the
+        # child would inherit the mask, but handlers are reset by exec.)
+        interrupted: list[int] = []
+        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
         try:
             child = subprocess.Popen(proc.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=self.home)
             with open(self._pidfile(proc.name), "w") as f:
                 f.write(f"{child.pid} {_start_time(child.pid)}\n")
         finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            signal.signal(signal.SIGINT, previous)
             log.close()
+        if interrupted:
+            raise KeyboardInterrupt
         return child.pid
 
     def _processes(self) -> list[Process]:
