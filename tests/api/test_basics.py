@@ -160,3 +160,12 @@ def test_cluster_scoped_objects_lose_a_namespace(api):
     created = api.post("/api/v1/namespaces", body).json
     assert "namespace" not in created["metadata"]
     assert created["spec"]["finalizers"] == ["kubernetes"]
+
+
+def test_empty_metadata_collections_are_left_out_as_upstream_does(api):
+    body = {"metadata": {"name": "bare", "labels": {}, "annotations": {}, "finalizers": []}, "data": {}}
+    created = api.post(f"{NS}/configmaps", body).json["metadata"]
+    assert not {"labels", "annotations", "finalizers"} & set(created)
+    held = api.post(f"{NS}/configmaps", {"metadata": {"name": "held", "finalizers": ["example.com/x"]}}).json
+    r = api.patch(f"{NS}/configmaps/held", {"metadata": {"finalizers": []}})
+    assert "finalizers" not in r.json["metadata"] and held["metadata"]["finalizers"] == ["example.com/x"]

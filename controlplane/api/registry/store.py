@@ -42,6 +42,7 @@ MERGE_PATCH = "application/merge-patch+json"
 STRATEGIC_PATCH = "application/strategic-merge-patch+json"
 APPLY_PATCH = "application/apply-patch+yaml"
 GENERATE_NAME_ATTEMPTS = 8  # upstream retries a generated name that collides
+_OMIT_EMPTY_META = ("labels", "annotations", "finalizers", "ownerReferences", "managedFields")
 
 
 class Outcome:
@@ -190,7 +191,7 @@ class RESTStore(Reads, Deletion):
                 return Outcome(self.out(obj), True, warnings)
             try:
                 self.strategy.before_create(obj, dry_run=False)
-                stored = self.storage.create(self.key(namespace, meta["name"]), self.strategy.to_storage(obj))
+                stored = self.storage.create(self.key(namespace, meta["name"]), self._stored_form(obj))
                 return Outcome(self.out(stored), True, warnings)
             except st.KeyExistsError:
                 self.strategy.create_failed(obj)
@@ -269,7 +270,15 @@ class RESTStore(Reads, Deletion):
         if track:
             self._track(old, new, opts, subresource if track_as is None else track_as)
         self.strategy.before_update(new, old, opts.dry_run)
-        return self.strategy.to_storage(new)
+        return self._stored_form(new)
+
+    def _stored_form(self, obj: dict[str, Any]) -> dict[str, Any]:
+        # Every collection in ObjectMeta is `omitempty` upstream: an empty one is not stored.
+        meta = obj.get("metadata") or {}
+        for key in _OMIT_EMPTY_META:
+            if key in meta and not meta[key]:
+                del meta[key]
+        return self.strategy.to_storage(obj)
 
     def _guaranteed_update(self, namespace: str, name: str,
                            try_update: Callable[[dict[str, Any]], dict[str, Any]], opts: WriteOptions) -> dict[str, Any]:
