@@ -12,6 +12,7 @@ from controlplane.api.app import create_app
 from controlplane.api.auth import User
 from controlplane.api.config import APIConfig
 from controlplane.storage import SQLiteStore
+from tests.livecluster import cluster  # noqa: F401  (one real cluster per session, for every tier)
 
 TOKEN = "test-admin-token"
 

@@ -24,6 +24,7 @@ from . import errors
 from .auth import Authenticator
 from .config import APIConfig
 from .handlers import health, openapi, resources
+from .handlers import bodies
 from .handlers.bodies import MAX_BODY
 from .handlers.render import dumps
 from .registry import Registry
@@ -47,8 +48,6 @@ class State:
 
 def create_app(config: APIConfig, store: Storage) -> Flask:
     app = Flask("kubeclass")
-    # Bodies over 3 MiB are refused before they are read (413, as upstream).
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
     registry = Registry(store)
     if config.bootstrap:
         registry.bootstrap(config.advertise_host, config.advertise_port)
@@ -60,6 +59,7 @@ def create_app(config: APIConfig, store: Storage) -> Flask:
     app.register_blueprint(openapi.bp)
     app.register_blueprint(resources.bp)
     app.before_request(_authenticate)
+    app.after_request(_drain_body)
     app.register_error_handler(errors.APIError, _status_response)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected)
@@ -73,6 +73,11 @@ def _authenticate() -> None:
     if user is None:
         raise errors.unauthorized()
     request.kubeclass_user = user
+
+
+def _drain_body(resp: Response) -> Response:
+    bodies.drain()
+    return resp
 
 
 def _state() -> State:

@@ -30,13 +30,14 @@ in document order, we list duplicates first; :mod:`goparse` lists its own.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from typing import Any
 
 from .goparse import (INT_RANGES, base64_error_offset, go_syntax_error, go_time_error,
                       go_type_name, quantity_error)
-from .schema import Schema
+from .schema import Schema, builtin_schema
 
 TIME = "io.k8s.apimachinery.pkg.apis.meta.v1.Time"
 MICRO_TIME = "io.k8s.apimachinery.pkg.apis.meta.v1.MicroTime"
@@ -308,3 +309,61 @@ def type_error_message(kind: str, version: str, findings: Findings) -> str:
     if not findings.type_errors:
         return ""
     return f'{kind} in version "{version}" cannot be handled as a {kind}: {findings.type_errors[0]}'
+
+
+def decode_as(body: Any, group: str, version: str, kind: str) -> dict:
+    """Check a body that is read, not stored (DeleteOptions, Eviction, Binding, Scale) as Go
+    decodes it into its type: wrong JSON types are a DecodeError (a 400); unknown fields
+    are dropped. Returns the body (a copy)."""
+    schema = builtin_schema(group, version, kind)
+    if schema is None:
+        raise ValueError(f"no schema for {group}/{version} {kind}")
+    if not isinstance(body, dict):
+        raise DecodeError(f'{kind} in version "{version}" cannot be handled as a {kind}: json: cannot '
+                          f"unmarshal {_json_kind(body, False)} into Go value of type {go_type_name(schema)}")
+    checked = copy.deepcopy(body)
+    findings = check_object(checked, schema)
+    if findings.type_errors:
+        raise DecodeError(type_error_message(kind, version, findings))
+    prune_unknown(checked, schema)
+    return checked
+
+
+def _zero(schema: Schema | None) -> Any:
+    """The zero value Go gives a ``null`` element of this type."""
+    if schema is None or schema.is_free_form:
+        return None
+    if schema.int_or_string:
+        return 0
+    if schema.is_quantity:
+        return "0"
+    return {"object": {}, "array": [], "string": "", "integer": 0, "number": 0, "boolean": False}.get(schema.type)
+
+
+def null_as_go(obj: Any, schema: Schema | None) -> None:
+    """Replace ``null`` as Go's decoder does, in place: a null field is unset, a null list
+    element or map value is the element type's zero value (``containers: [null]`` is one
+    empty container, which validation then reports). Free-form parts keep their nulls."""
+    if schema is None or schema.is_free_form or schema.preserve_unknown_fields:
+        return
+    if isinstance(obj, dict):
+        values = schema.additional_properties
+        if values is not None and not schema.properties:
+            for key, value in obj.items():
+                if value is None:
+                    obj[key] = _zero(values)
+                else:
+                    null_as_go(value, values)
+            return
+        for key in [k for k, v in obj.items() if v is None and k in schema.properties]:
+            del obj[key]
+        for key, value in obj.items():
+            field = schema.prop(key)
+            if field is not None:
+                null_as_go(value, field)
+    elif isinstance(obj, list) and schema.items is not None:
+        for i, value in enumerate(obj):
+            if value is None:
+                obj[i] = _zero(schema.items)
+            else:
+                null_as_go(value, schema.items)

@@ -20,8 +20,10 @@ import ssl
 import sys
 from typing import Any
 
+from gunicorn import util as gunicorn_util
 from gunicorn.app.base import BaseApplication
 
+from .. import codec
 from ..storage import open_store
 from .app import create_app
 from .auth import parse_token_file
@@ -57,6 +59,23 @@ class APIServer(BaseApplication):
         finally:
             store.close()
 
+
+_REASONS = {400: "BadRequest", 403: "Forbidden", 414: "RequestURITooLong", 417: "ExpectationFailed",
+            431: "RequestHeaderFieldsTooLarge", 500: "InternalError", 501: "NotImplemented"}
+
+
+def _status_error(sock: Any, status: int, reason: str, message: str) -> None:
+    """gunicorn itself answers requests it cannot parse (a request line over 8 KiB, a
+    malformed header): with an HTML page. Clients of a Kubernetes API expect a Status."""
+    body = codec.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                        "message": message or reason, "reason": _REASONS.get(status, "BadRequest"), "code": status})
+    head = (f"HTTP/1.1 {status} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n")
+    gunicorn_util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+# gunicorn's error handler calls this function through its module: answer a Status instead.
+gunicorn_util.write_error = _status_error
 
 _contexts: dict[int, ssl.SSLContext] = {}
 
@@ -107,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         "timeout": 120,
         "graceful_timeout": 3,  # open watches would otherwise hold a shutdown for their whole timeout
         "keepalive": 75,
+        "limit_request_line": 8190,  # gunicorn's most: long label selectors are legitimate
         "accesslog": args.access_log,
         "errorlog": "-",
         "loglevel": "info",

@@ -206,7 +206,7 @@ class SQLiteStore:
             params: list[Any] = [low, high, at]
             if limit:
                 sql += " LIMIT ?"
-                params.append(limit + 1)  # one more tells whether another page exists
+                params.append(min(limit, 2**62) + 1)  # one more tells whether another page exists
             rows = conn.execute(sql, params).fetchall()
             result = ListResult(items=[_decode(r[2], r[0]) for r in rows[:limit or None]], revision=at)
             if limit and len(rows) > limit:

@@ -82,12 +82,15 @@ def test_resource_version_match_exact_reads_history(api):
     assert now["items"][0]["data"] == {"n": "changed"}
 
 
-def test_too_large_resource_version_is_a_timeout(api, monkeypatch):
-    from controlplane.api.registry import reads
-
-    monkeypatch.setattr(reads, "WAIT_FOR_REVISION", 0.2)
+def test_resource_versions_the_cluster_never_had(api):
+    # Every API server reads the store itself, so a newer revision is the client's mistake.
     r = api.get(f"{NS}/configmaps?resourceVersion=99999999")
-    assert r.status_code == 504 and r.json["reason"] == "Timeout"
+    assert r.status_code == 400 and r.json["message"].startswith("Too large resource version: 99999999, current:")
+    r = api.get(f"{NS}/configmaps?resourceVersion=99999999&resourceVersionMatch=Exact")
+    assert r.status_code == 400 and r.json["message"].startswith("Too large resource version: 99999999, current:")
+    assert api.get(f"{NS}/configmaps?resourceVersion=99999999999999999999999").status_code == 400
+    assert api.get(f"{NS}/configmaps?limit=9223372036854775808").status_code == 400
+    assert api.get(f"{NS}/configmaps?limit=9223372036854775807").status_code == 200
 
 
 def watch_events(api, path: str) -> list[dict]:

@@ -11,7 +11,7 @@ import time
 import pytest
 import yaml
 
-from .conftest import free_port
+from tests.livecluster import free_port
 
 pytestmark = pytest.mark.slow
 

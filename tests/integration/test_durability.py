@@ -14,7 +14,7 @@ import time
 import pytest
 import requests
 
-from .conftest import free_port
+from tests.livecluster import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ import time
 import pytest
 import yaml
 
-from .conftest import KUBECTL_VERSIONS, Cluster, kubectl_binary
+from tests.livecluster import KUBECTL_VERSIONS, Cluster, kubectl_binary
 
 pytestmark = pytest.mark.slow
 

@@ -79,8 +79,8 @@ def _verb(store: RESTStore, info: requestinfo.RequestInfo, render: Renderer) -> 
     if info.verb == "create":
         if info.group == "" and info.resource == "bindings":
             body, _ = bodies.read()
-            name = ((body or {}).get("metadata") or {}).get("name", "") if isinstance(body, dict) else ""
-            return render.response(sub.bind(_pods(), ns, name, body), 201)
+            binding = sub.checked_binding(body)
+            return render.response(sub.bind(_pods(), ns, binding["metadata"].get("name", ""), binding), 201)
         body, dups = bodies.read()
         outcome = store.create(ns, body, dups, _write_options())
         return render.object(store, outcome.obj, 201, outcome.warnings)

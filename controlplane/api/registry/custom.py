@@ -32,13 +32,13 @@ CLEANUP_FINALIZER = "customresourcecleanup.apiextensions.k8s.io"
 
 
 def served_versions(crd: dict[str, Any]) -> list[dict[str, Any]]:
-    return [v for v in (crd.get("spec") or {}).get("versions") or [] if v.get("served")]
+    return [v for v in (crd.get("spec") or {}).get("versions") or [] if isinstance(v, dict) and v.get("served")]
 
 
 def storage_version(crd: dict[str, Any]) -> str:
     for v in (crd.get("spec") or {}).get("versions") or []:
-        if v.get("storage"):
-            return v["name"]
+        if isinstance(v, dict) and v.get("storage"):
+            return str(v.get("name") or "")  # validation reports a missing name; this runs before it
     return ""
 
 

@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from .. import errors
+from ..decoding import DecodeError, decode_as
 
 TRUE_VALUES = ("1", "t", "T", "true", "TRUE", "True")  # Go's strconv.ParseBool
 FALSE_VALUES = ("0", "f", "F", "false", "FALSE", "False")
@@ -28,12 +29,16 @@ def parse_bool(name: str, value: str | None, default: bool = False) -> bool:
 
 
 def parse_int(name: str, value: str | None) -> int | None:
+    """An int64, as Go's strconv.ParseInt reads it."""
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         raise errors.bad_request(f'invalid value for {name}: strconv.ParseInt: parsing "{value}": invalid syntax') from None
+    if not -2**63 <= number < 2**63:
+        raise errors.bad_request(f'invalid value for {name}: strconv.ParseInt: parsing "{value}": value out of range')
+    return number
 
 
 @dataclasses.dataclass
@@ -121,8 +126,8 @@ class DeleteOptions:
 
     @classmethod
     def from_request(cls, args: Any, body: dict[str, Any] | None) -> DeleteOptions:
-        body = body or {}
-        if body and body.get("kind") not in (None, "DeleteOptions"):
+        body = checked(body, "", "v1", "DeleteOptions") if body is not None else {}
+        if body.get("kind") not in (None, "DeleteOptions"):
             raise errors.bad_request(f"expected DeleteOptions, got {body.get('kind')}")
         policy = body.get("propagationPolicy") or args.get("propagationPolicy", "")
         orphan = body.get("orphanDependents")
@@ -151,6 +156,13 @@ class DeleteOptions:
         )
 
 
+def checked(body: Any, group: str, version: str, kind: str) -> dict[str, Any]:
+    try:
+        return decode_as(body, group, version, kind)
+    except DecodeError as e:
+        raise errors.bad_request(e.message) from None
+
+
 # -- continue tokens ---------------------------------------------------------------
 
 
@@ -165,8 +177,8 @@ def decode_continue(token: str, prefix: str) -> tuple[int, str]:
         padded = token + "=" * (-len(token) % 4)
         payload = json.loads(base64.urlsafe_b64decode(padded))
         revision, start = int(payload["rv"]), str(payload["start"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, OverflowError):
         raise errors.bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)") from None
-    if revision <= 0 or ".." in start or start.startswith("/"):
+    if not 0 < revision < 2**63 or ".." in start or start.startswith("/"):
         raise errors.bad_request("continue key is not valid: ambiguous start key")
     return revision, prefix + start

@@ -6,8 +6,8 @@ list and watch handlers call :meth:`Reads.list` and :meth:`Reads.watch`.
 resourceVersion rules for a list, as upstream documents them:
 
 * unset: the newest state;  ``"0"``: any state (we serve the newest);
-* ``N`` (``NotOlderThan``, the default match): at least as new as N; if the store
-  has not reached N within a few seconds, 504 "Too large resource version";
+* ``N`` (``NotOlderThan``, the default match): at least as new as N; a revision the
+  store has not reached is a 400 "Too large resource version";
 * ``N`` with ``resourceVersionMatch=Exact``: exactly the state at N (410 once compacted);
 * ``continue``: the next page, read at the first page's revision.
 
@@ -21,7 +21,6 @@ matching is ADDED.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,7 +31,6 @@ from ..selectors import EVERYTHING, Selector, SelectorError, parse_field_selecto
 from .options import ListOptions, decode_continue, encode_continue
 
 LIST_BATCH = 1000
-WAIT_FOR_REVISION = 3.0  # seconds a NotOlderThan list waits for a revision the store lacks
 
 
 @dataclasses.dataclass
@@ -53,8 +51,8 @@ def _parse_revision(value: str) -> int:
     try:
         revision = int(value)
     except ValueError:
-        raise errors.bad_request(f'resourceVersion: Invalid value: "{value}": must be a non-negative integer') from None
-    if revision < 0:
+        revision = -1
+    if not 0 <= revision < 2**64:  # a uint64, as upstream parses it
         raise errors.bad_request(f'resourceVersion: Invalid value: "{value}": must be a non-negative integer')
     return revision
 
@@ -104,7 +102,7 @@ class Reads:
                     raise errors.bad_request('resourceVersionMatch "exact" is forbidden for resourceVersion "0"')
                 revision = wanted
             elif wanted:
-                self._wait_for_revision(wanted)
+                self._check_revision(wanted)
         try:
             return self._collect(prefix, revision, start, opts.limit, matches, unfiltered)
         except st.CompactedError:
@@ -114,15 +112,17 @@ class Reads:
                     "You can start a new list without the continue parameter.") from None
             raise expired(f"too old resource version: {revision} ({self.storage.compact_revision()})") from None
         except st.FutureRevisionError as e:
-            raise errors.timeout(str(e), retry_after=1) from None
+            raise errors.bad_request(str(e)) from None
 
-    def _wait_for_revision(self, wanted: int) -> None:
-        deadline = time.monotonic() + WAIT_FOR_REVISION
-        while self.storage.current_revision() < wanted:
-            if time.monotonic() > deadline:
-                raise errors.timeout(
-                    f"Too large resource version: {wanted}, current: {self.storage.current_revision()}")
-            time.sleep(0.05)
+    def _check_revision(self, wanted: int) -> None:
+        """A revision the store has not reached cannot come from this cluster.
+
+        Upstream's watch cache may lag behind etcd, so it waits for such a revision and
+        then answers 504 Timeout. Every kubeclass API server reads the store itself, never
+        a cache, so a newer revision is always the client's mistake: 400, upstream's words."""
+        current = self.storage.current_revision()
+        if wanted > current:
+            raise errors.bad_request(f"Too large resource version: {wanted}, current: {current}")
 
     def _collect(self, prefix: str, revision: int, start: str, limit: int, matches, unfiltered: bool) -> ListPage:
         if unfiltered:
@@ -185,7 +185,7 @@ class Reads:
         return WatchStream(self, watcher, initial, matches, opts)
 
     def _list_not_older(self, prefix: str, rv: str) -> st.ListResult:
-        self._wait_for_revision(_parse_revision(rv))
+        self._check_revision(_parse_revision(rv))
         return self.storage.list(prefix)
 
     def _bookmark(self, revision: int, initial_end: bool = False) -> dict[str, Any]:

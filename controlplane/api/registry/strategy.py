@@ -112,6 +112,7 @@ class Strategy:
         """Drop unknown fields, as decoding into Go structs does."""
         if self.schema is not None:
             decoding.prune_unknown(obj, self.schema)
+            decoding.null_as_go(obj, self.schema)
 
     # -- storage form ---------------------------------------------------------------
 

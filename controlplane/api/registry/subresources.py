@@ -24,7 +24,7 @@ from ..fielderrors import invalid, required
 from ..patch import PatchError, json_patch, merge_patch, strategic_merge_patch
 from ..schema import builtin_schema
 from ..validation import meta as metavalidation
-from .options import DeleteOptions, ListOptions, WriteOptions
+from .options import DeleteOptions, ListOptions, WriteOptions, checked
 from .store import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, RESTStore
 
 # -- scale -------------------------------------------------------------------------
@@ -78,9 +78,8 @@ def write_scale(store: RESTStore, namespace: str, name: str, opts: WriteOptions,
     def try_update(stored: dict[str, Any]) -> dict[str, Any]:
         current = store.out(stored)
         scale = to_scale(store, current)
-        new_scale = _patched_scale(scale, patch_type, patch) if patch_type else body
-        if not isinstance(new_scale, dict):
-            raise errors.bad_request("the body of the request must be an autoscaling/v1 Scale")
+        new_scale = checked(_patched_scale(scale, patch_type, patch) if patch_type else body,
+                             "autoscaling", "v1", "Scale")
         rv = (new_scale.get("metadata") or {}).get("resourceVersion")
         if rv and rv != current["metadata"]["resourceVersion"]:
             raise store.conflict(name)
@@ -119,10 +118,15 @@ def _patched_scale(scale: dict[str, Any], patch_type: str, patch: Any) -> Any:
 # -- binding -----------------------------------------------------------------------
 
 
+def checked_binding(body: Any) -> dict[str, Any]:
+    binding = checked(body, "", "v1", "Binding")
+    binding.setdefault("metadata", {})
+    return binding
+
+
 def bind(pods: RESTStore, namespace: str, name: str, binding: Any) -> dict[str, Any]:
     """Assign a pod to a node, once. Returns the 201 Status."""
-    if not isinstance(binding, dict):
-        raise errors.bad_request("the body of the request must be a Binding")
+    binding = checked_binding(binding)
     target = binding.get("target") or {}
     problems = []
     if not target.get("name"):
@@ -172,6 +176,7 @@ def _percent_or_int(value: Any, total: int, round_up: bool) -> int:
 
 def evict(pods: RESTStore, pdbs: RESTStore, namespace: str, name: str, eviction: Any) -> dict[str, Any]:
     """Delete a pod unless a PodDisruptionBudget forbids it (429, and drain retries)."""
+    eviction = checked(eviction, "policy", "v1", "Eviction")
     pod = pods.get(namespace, name)
     if pod["metadata"].get("deletionTimestamp"):
         return {**objmeta.success_status(), "code": 201}  # already going: nothing to refuse
@@ -179,11 +184,12 @@ def evict(pods: RESTStore, pdbs: RESTStore, namespace: str, name: str, eviction:
     budgets = [b for b in pdbs.list(namespace, ListOptions()).items
                if metavalidation.label_selector_matches((b.get("spec") or {}).get("selector"), labels)]
     if len(budgets) > 1:
-        raise errors.internal_error("This pod has more than one PodDisruptionBudget, which the eviction subresource does not support.")
+        # Upstream answers this with a 500; it is a configuration the user can fix, so a 409.
+        raise errors.conflict("pods", "", name, "This pod has more than one PodDisruptionBudget, "
+                                                "which the eviction subresource does not support.")
     if budgets and _ready(pod):
         _check_budget(pods, namespace, budgets[0])
-    options = (eviction or {}).get("deleteOptions") if isinstance(eviction, dict) else None
-    pods.delete(namespace, name, DeleteOptions.from_request({}, options or {}))
+    pods.delete(namespace, name, DeleteOptions.from_request({}, eviction.get("deleteOptions") or {}))
     return {**objmeta.success_status(), "code": 201}
 
 

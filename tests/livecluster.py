@@ -1,6 +1,7 @@
-"""A real local cluster for the integration tests, and the real kubectl binaries to drive it.
+"""A real local cluster for the integration and fuzz tests, and the real kubectl binaries.
 
-One cluster per test session (``kubeclass up`` in a scratch directory, on a free port,
+The root conftest registers the ``cluster`` fixture from here, so that every tier of a
+test run shares one cluster per session (``kubeclass up`` in a scratch directory, on a free port,
 with TLS and client certificates, as a user gets it). Nothing touches the user's own
 kubeconfig: KUBECONFIG points into the scratch directory for the whole session.
 """
