@@ -77,10 +77,16 @@ class RESTStore(Reads, Deletion):
         return errors.conflict(self.info.resource, self.info.group, name, why)
 
     def out(self, obj: dict[str, Any]) -> dict[str, Any]:
-        """The object as the client sees it: the strategy's conversion, kind and apiVersion first."""
+        """The object as the client sees it: the strategy's conversion, apiVersion and kind first.
+
+        Objects are stored in that order, so most come back as they are (no copy: callers
+        only read what this returns; watch events are shared by every watcher)."""
         obj = self.strategy.from_storage(obj)
-        return {"apiVersion": self.info.api_version, "kind": self.info.kind,
-                **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}}
+        keys = iter(obj)
+        if next(keys, None) == "apiVersion" and next(keys, None) == "kind" \
+                and obj["apiVersion"] == self.info.api_version and obj["kind"] == self.info.kind:
+            return obj
+        return _in_order(obj, self.info.api_version, self.info.kind)
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         try:
@@ -278,7 +284,8 @@ class RESTStore(Reads, Deletion):
         for key in _OMIT_EMPTY_META:
             if key in meta and not meta[key]:
                 del meta[key]
-        return self.strategy.to_storage(obj)
+        stored = self.strategy.to_storage(obj)
+        return _in_order(stored, stored.get("apiVersion", ""), stored.get("kind", ""))
 
     def _guaranteed_update(self, namespace: str, name: str,
                            try_update: Callable[[dict[str, Any]], dict[str, Any]], opts: WriteOptions) -> dict[str, Any]:
@@ -382,3 +389,8 @@ class RESTStore(Reads, Deletion):
             raise errors.APIError(409, "Conflict", e.message(self.info.api_version),
                                   {"name": objmeta.name_of(applied), "group": self.info.group,
                                    "kind": self.info.resource, "causes": e.causes()}) from None
+
+
+def _in_order(obj: dict[str, Any], api_version: str, kind: str) -> dict[str, Any]:
+    """The object with apiVersion and kind first, as the apiserver writes them."""
+    return {"apiVersion": api_version, "kind": kind, **{k: v for k, v in obj.items() if k not in ("apiVersion", "kind")}}
