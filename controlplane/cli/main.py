@@ -16,7 +16,7 @@ from rich.console import Console
 
 from .local import ClusterError, LocalCluster, default_home
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 NEXT_STEPS = """
 [bold green]kubeclass is up.[/] The [bold]kubeclass[/] context is now current in your kubeconfig.
