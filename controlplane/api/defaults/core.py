@@ -18,6 +18,7 @@ import base64
 from typing import Any
 
 from ..validation.quantity import normalize as normalize_quantity
+from ..validation.volumes import VOLUME_SOURCES
 
 # DefaultTolerationSeconds admission; the cluster's profile may shorten them at start-up.
 NOT_READY_TOLERATION_SECONDS = 300
@@ -117,17 +118,10 @@ def _default_handler(handler: dict) -> None:
         grpc["service"] = ""
 
 
-_VOLUME_SOURCES = (
-    "emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret", "nfs",
-    "iscsi", "glusterfs", "flocker", "persistentVolumeClaim", "rbd", "cinder", "cephfs", "quobyte",
-    "downwardAPI", "fc", "flexVolume", "configMap", "azureFile", "vsphereVolume",
-    "photonPersistentDisk", "portworxVolume", "azureDisk", "storageos", "projected", "scaleIO",
-    "csi", "ephemeral", "image",
-)
 
 
 def _default_volume(volume: dict) -> None:
-    if not any(volume.get(source) is not None for source in _VOLUME_SOURCES):
+    if not any(volume.get(source) is not None for source in VOLUME_SOURCES):
         volume["emptyDir"] = {}  # a volume with no source is scratch space
     for source in ("secret", "configMap", "downwardAPI", "projected"):
         if isinstance(volume.get(source), dict):

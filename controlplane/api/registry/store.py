@@ -135,6 +135,15 @@ class RESTStore(Reads, Deletion):
                 "the namespace of the provided object does not match the namespace sent on the request")
         meta["namespace"] = namespace or given or ""
 
+    def _at(self, obj: dict[str, Any], namespace: str, name: str) -> None:
+        """Place a body sent to an object's URL there: its name must be the URL's (or absent)."""
+        body_name = objmeta.name_of(obj)
+        if body_name and body_name != name:
+            raise errors.bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})")
+        objmeta.metadata(obj)["name"] = name
+        self._check_namespace(obj, namespace)
+
     def _check_namespace_lifecycle(self, namespace: str, name: str) -> None:
         """Admission's NamespaceLifecycle: no new content in a missing or terminating namespace."""
         if not self.info.namespaced:
@@ -214,12 +223,7 @@ class RESTStore(Reads, Deletion):
     def update(self, namespace: str, name: str, body: Any, duplicates: list[str], opts: WriteOptions,
                subresource: str = "") -> Outcome:
         obj, warnings = self.decode(body, duplicates, opts.field_validation)
-        body_name = objmeta.name_of(obj)
-        if body_name and body_name != name:
-            raise errors.bad_request(
-                f"the name of the object ({body_name}) does not match the name on the URL ({name})")
-        objmeta.metadata(obj)["name"] = name
-        self._check_namespace(obj, namespace)
+        self._at(obj, namespace, name)
 
         def try_update(current: dict[str, Any]) -> dict[str, Any]:
             return self.prepare_update(copy.deepcopy(obj), current, opts, subresource)
@@ -358,12 +362,7 @@ class RESTStore(Reads, Deletion):
         if not opts.field_manager or opts.field_manager == "unknown":
             raise errors.bad_request("PATCH, application/apply-patch+yaml requires fieldManager parameter")
         applied, warnings = self.decode(body, duplicates, opts.field_validation)
-        body_name = objmeta.name_of(applied)
-        if body_name and body_name != name:
-            raise errors.bad_request(
-                f"the name of the object ({body_name}) does not match the name on the URL ({name})")
-        objmeta.metadata(applied)["name"] = name
-        self._check_namespace(applied, namespace)
+        self._at(applied, namespace, name)
         args = dict(manager=opts.field_manager, force=opts.force, api_version=self.info.api_version,
                     schema=self.strategy.schema, now=objmeta.timestamp(), subresource=subresource)
 

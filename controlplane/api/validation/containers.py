@@ -362,3 +362,14 @@ def _validate_action(kind: str, action: dict, grace: int | None, path: Path) -> 
         return [invalid(str(path), seconds, "must be non-negative and less than"
                                             f" terminationGracePeriodSeconds ({grace})")]
     return []
+
+
+def validate_port_and_protocol(port: dict, path: Path) -> list[FieldError]:
+    """``port`` (1-65535) and ``protocol`` (required, TCP/UDP/SCTP) of a Service or Endpoints port."""
+    errs = format_errors(is_valid_port_num, port.get("port") or 0, path.child("port"))
+    protocol = port.get("protocol") or ""
+    if not protocol:
+        errs.append(required(str(path.child("protocol"))))
+    elif protocol not in PROTOCOLS:
+        errs.append(not_supported(str(path.child("protocol")), protocol, PROTOCOLS))
+    return errs

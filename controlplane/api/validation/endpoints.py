@@ -11,9 +11,9 @@ named when there are several.
 
 from __future__ import annotations
 
-from ..fielderrors import FieldError, Path, not_supported, required
-from .containers import PROTOCOLS
-from .formats import is_valid_port_num, validate_ip, validate_non_special_ip
+from ..fielderrors import FieldError, Path, required
+from .containers import validate_port_and_protocol
+from .formats import validate_ip, validate_non_special_ip
 from .meta import format_errors, is_dns1123_label, is_dns1123_subdomain, is_qualified_name
 
 
@@ -49,13 +49,7 @@ def _endpoint_port(port: dict, require_name: bool, path: Path) -> list[FieldErro
         errs.append(required(str(path.child("name"))))
     elif name:
         errs += format_errors(is_dns1123_label, name, path.child("name"))
-    number = port.get("port") or 0
-    errs += format_errors(is_valid_port_num, number, path.child("port"))
-    protocol = port.get("protocol") or ""
-    if not protocol:
-        errs.append(required(str(path.child("protocol"))))
-    elif protocol not in PROTOCOLS:
-        errs.append(not_supported(str(path.child("protocol")), protocol, PROTOCOLS))
+    errs += validate_port_and_protocol(port, path)
     if port.get("appProtocol") is not None:
         errs += format_errors(is_qualified_name, port["appProtocol"], path.child("appProtocol"))
     return errs

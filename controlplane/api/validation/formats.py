@@ -14,7 +14,7 @@ import ipaddress
 import re
 
 from ..fielderrors import FieldError, Path, invalid
-from .names import empty_error, inclusive_range_error, max_len_error, regex_error
+from .names import empty_error, format_check, inclusive_range_error, max_len_error, regex_error
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -111,15 +111,11 @@ _DNS1123_SUBDOMAIN_UNDERSCORE = re.compile(DNS1123_SUBDOMAIN_UNDERSCORE_FMT)
 
 def is_dns1123_subdomain_with_underscore(value: str) -> list[str]:
     """DNS search domains (RelaxedDNSSearchValidation, on by default in 1.33) may hold '_'."""
-    errs = []
-    if len(value) > 253:
-        errs.append(max_len_error(253))
-    if not _DNS1123_SUBDOMAIN_UNDERSCORE.fullmatch(value):
-        errs.append(regex_error(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
-            " '_', '-' or '.', and must start and end with an alphanumeric character",
-            DNS1123_SUBDOMAIN_UNDERSCORE_FMT, "example.com"))
-    return errs
+    return format_check(
+        value, 253, _DNS1123_SUBDOMAIN_UNDERSCORE,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
+        " '_', '-' or '.', and must start and end with an alphanumeric character",
+        DNS1123_SUBDOMAIN_UNDERSCORE_FMT, "example.com")
 
 
 # -- IP addresses and CIDRs ------------------------------------------------------------------

@@ -74,30 +74,33 @@ def is_dns1123_label(value: str) -> list[str]:
     return errs
 
 
+def format_check(value: str, max_len: int, pattern: re.Pattern, what: str, fmt: str,
+                 *examples: str) -> list[str]:
+    """The shape of upstream's name checks: at most ``max_len`` bytes, matching ``pattern``."""
+    errs = []
+    if byte_len(value) > max_len:
+        errs.append(max_len_error(max_len))
+    if not pattern.fullmatch(value):
+        errs.append(regex_error(what, fmt, *examples))
+    return errs
+
+
 def is_dns1123_subdomain(value: str) -> list[str]:
     """A DNS subdomain: the name rule of most kinds."""
-    errs = []
-    if byte_len(value) > 253:
-        errs.append(max_len_error(253))
-    if not _DNS1123_SUBDOMAIN.fullmatch(value):
-        errs.append(regex_error(
-            "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
-            " '-' or '.', and must start and end with an alphanumeric character",
-            DNS1123_SUBDOMAIN_FMT, "example.com"))
-    return errs
+    return format_check(
+        value, 253, _DNS1123_SUBDOMAIN,
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters,"
+        " '-' or '.', and must start and end with an alphanumeric character",
+        DNS1123_SUBDOMAIN_FMT, "example.com")
 
 
 def is_dns1035_label(value: str) -> list[str]:
     """A DNS-1035 label (starts with a letter): Service names, since they become DNS names."""
-    errs = []
-    if byte_len(value) > 63:
-        errs.append(max_len_error(63))
-    if not _DNS1035_LABEL.fullmatch(value):
-        errs.append(regex_error(
-            "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start"
-            " with an alphabetic character, and end with an alphanumeric character",
-            DNS1035_LABEL_FMT, "my-name", "abc-123"))
-    return errs
+    return format_check(
+        value, 63, _DNS1035_LABEL,
+        "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start"
+        " with an alphabetic character, and end with an alphanumeric character",
+        DNS1035_LABEL_FMT, "my-name", "abc-123")
 
 
 # -- qualified names and label values --------------------------------------------------
@@ -137,15 +140,11 @@ def is_qualified_name(value: str) -> list[str]:
 
 
 def is_valid_label_value(value: str) -> list[str]:
-    errs = []
-    if byte_len(value) > 63:
-        errs.append(max_len_error(63))
-    if not _LABEL_VALUE.fullmatch(value):
-        errs.append(regex_error(
-            "a valid label must be an empty string or consist of alphanumeric characters, '-',"
-            " '_' or '.', and must start and end with an alphanumeric character",
-            LABEL_VALUE_FMT, "MyValue", "my_value", "12345"))
-    return errs
+    return format_check(
+        value, 63, _LABEL_VALUE,
+        "a valid label must be an empty string or consist of alphanumeric characters, '-',"
+        " '_' or '.', and must start and end with an alphanumeric character",
+        LABEL_VALUE_FMT, "MyValue", "my_value", "12345")
 
 
 def is_path_segment_name(value: str) -> list[str]:

@@ -14,7 +14,7 @@ ports; ``nodePort`` is forbidden for ``type: ClusterIP``; once set, the cluster 
 from __future__ import annotations
 
 from ..fielderrors import FieldError, Path, duplicate, forbidden, invalid, not_supported, required
-from .containers import PROTOCOLS, validate_port_num_or_name
+from .containers import validate_port_and_protocol, validate_port_num_or_name
 from .formats import (is_ipv6, is_valid_port_num, parse_ip, validate_cidr, validate_ip,
                       validate_non_special_ip)
 from .goprint import duplicate_go, go_optional, go_quote, go_strings, go_struct, invalid_go
@@ -98,13 +98,7 @@ def _validate_port(port: dict, require_name: bool, names: set[str], path: Path) 
         if name in names:
             errs.append(duplicate(str(path.child("name")), name))
         names.add(name)
-    number = port.get("port") or 0
-    errs += format_errors(is_valid_port_num, number, path.child("port"))
-    protocol = port.get("protocol") or ""
-    if not protocol:
-        errs.append(required(str(path.child("protocol"))))
-    elif protocol not in PROTOCOLS:
-        errs.append(not_supported(str(path.child("protocol")), protocol, PROTOCOLS))
+    errs += validate_port_and_protocol(port, path)
     errs += validate_port_num_or_name(port.get("targetPort"), path.child("targetPort"))
     if port.get("appProtocol") is not None:
         errs += format_errors(is_qualified_name, port["appProtocol"], path.child("appProtocol"))

@@ -23,7 +23,7 @@ FILE_MODE_ERROR = "must be a number between 0 and 0777 (octal), both inclusive"
 
 # Every volume source, in the order upstream looks at them: the first one found counts,
 # each further one is "more than 1 volume type".
-_SOURCES = (
+VOLUME_SOURCES = (
     "emptyDir", "hostPath", "gitRepo", "gcePersistentDisk", "awsElasticBlockStore", "secret", "nfs",
     "iscsi", "glusterfs", "flocker", "persistentVolumeClaim", "rbd", "cinder", "cephfs", "quobyte",
     "downwardAPI", "fc", "flexVolume", "configMap", "azureFile", "vsphereVolume",
@@ -62,7 +62,7 @@ def validate_volumes(volumes: Any, path: Path) -> tuple[set[str], list[FieldErro
 def _validate_source(volume: dict, path: Path) -> list[FieldError]:
     errs: list[FieldError] = []
     count = 0
-    for source in _SOURCES:
+    for source in VOLUME_SOURCES:
         if volume.get(source) is None:
             continue
         if count:
