@@ -190,12 +190,14 @@ def _builtin_document(path: str, infos: tuple[ResourceInfo, ...]) -> bytes:
     return dumps(build_document(list(infos), {}))
 
 
-def documents(registry) -> dict[str, bytes]:
-    """Every group-version's document, as JSON, keyed by its path."""
+def documents(registry, only: str | None = None) -> dict[str, bytes]:
+    """Every group-version's document (or just the one at path ``only``), as JSON, by path."""
     by_path: dict[str, list[ResourceInfo]] = {}
     for info in registry.resources():
-        by_path.setdefault(_doc_path(info), []).append(info)
-    crd_schemas = _crd_schemas(registry.crds)
+        path = _doc_path(info)
+        if only is None or path == only:
+            by_path.setdefault(path, []).append(info)
+    crd_schemas = _crd_schemas(registry.crds) if any(i.is_custom for v in by_path.values() for i in v) else {}
     out = {}
     for path, infos in by_path.items():
         if any(i.is_custom for i in infos):
@@ -228,8 +230,8 @@ def root() -> Response:
 
 @bp.route("/openapi/v3/<path:path>")
 def document(path: str) -> Response:
-    docs = documents(current_app.extensions["kubeclass"].registry)
-    text = docs.get(path.strip("/"))
+    path = path.strip("/")
+    text = documents(current_app.extensions["kubeclass"].registry, only=path).get(path)
     if text is None:
         raise errors.path_not_found()
     resp = Response(text, mimetype="application/json")

@@ -110,7 +110,7 @@ class RESTStore(Reads, Deletion):
         if body_kind not in (None, "") and body_kind != kind:
             raise errors.bad_request(
                 f"the kind in the data ({body_kind}) does not match the expected kind ({kind})")
-        obj = copy.deepcopy(obj)
+        # No copy: every caller hands over an object of its own (a parsed body, a patch result).
         findings = self.strategy.check_fields(obj)
         if findings.type_errors:
             raise errors.bad_request(
