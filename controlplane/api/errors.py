@@ -156,12 +156,3 @@ def too_many_requests(message: str, causes: list[dict] | None = None) -> APIErro
 def internal_error(message: str) -> APIError:
     return APIError(500, "InternalError", f"Internal error occurred: {message}",
                     {"causes": [{"message": message}]})
-
-
-def timeout(message: str, retry_after: int = 1) -> APIError:
-    return APIError(504, "Timeout", f"Timeout: {message}", {"retryAfterSeconds": retry_after},
-                    headers={"Retry-After": str(retry_after)})
-
-
-def service_unavailable(message: str) -> APIError:
-    return APIError(503, "ServiceUnavailable", message)

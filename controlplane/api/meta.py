@@ -26,18 +26,6 @@ def timestamp(at: datetime.datetime | None = None) -> str:
     return (at or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def micro_timestamp(at: datetime.datetime | None = None) -> str:
-    """metav1.MicroTime: 2026-11-22T18:28:02.123456Z."""
-    return (at or now()).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def parse_timestamp(value: str) -> datetime.datetime | None:
-    try:
-        return datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except (ValueError, AttributeError):
-        return None
-
-
 def new_uid() -> str:
     return str(uuid.uuid4())
 
@@ -59,13 +47,6 @@ def metadata(obj: dict[str, Any]) -> dict[str, Any]:
 def name_of(obj: dict[str, Any]) -> str:
     meta = obj.get("metadata")
     return meta.get("name", "") if isinstance(meta, dict) else ""
-
-
-def is_controller_of(owner_uid: str, obj: dict[str, Any]) -> bool:
-    return any(
-        ref.get("uid") == owner_uid and ref.get("controller")
-        for ref in obj.get("metadata", {}).get("ownerReferences", []) or []
-    )
 
 
 def success_status(details: dict[str, Any] | None = None) -> dict[str, Any]:
