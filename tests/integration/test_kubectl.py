@@ -387,3 +387,17 @@ def test_credentials_are_required(cluster, tmp_path):
     result = subprocess.run([kubectl_binary("1.33"), "--kubeconfig", str(path), "get", "ns"],
                             capture_output=True, text=True, env={"HOME": cluster.home})
     assert result.returncode == 0 and "kube-system" in result.stdout
+
+
+def test_create_from_a_file(kc, tmp_path):
+    run, ns = kc, kc.ns
+    path = tmp_path / "cm.yaml"
+    path.write_text(f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: made\n  namespace: {ns}\ndata:\n  a: b\n")
+    assert run("create", "-f", str(path)).stdout.strip() == "configmap/made created"
+    again = run("create", "-f", str(path), check=False)
+    assert again.returncode == 1
+    assert f'Error from server (AlreadyExists): error when creating "{path}": configmaps "made" already exists' \
+        in again.stderr
+    path.write_text(path.read_text().replace("  a: b", "  a: b\n  typo: [1]"))
+    typed = run("create", "-f", str(path), "--dry-run=server", check=False)
+    assert typed.returncode == 1 and "cannot unmarshal array" in typed.stderr
