@@ -45,13 +45,13 @@ from ..client.informer import Informer
 from ..client.resources import Resource
 from ..client.rest import Client
 from .base import Controller, RequeueAfter
+from .context import DISCOVERY_PERIOD, Context
 from .gcgraph import FOREGROUND, ORPHAN, Graph, Node, OwnerRef, owner_refs
 
 log = logging.getLogger(__name__)
 
 # Events are many, short-lived and never owners: upstream's GC ignores them too.
 IGNORED = frozenset({("", "events"), ("events.k8s.io", "events")})
-DISCOVERY_PERIOD = 30.0
 ABSENT_CACHE_SIZE = 1024
 UNWATCHED_OWNER_RECHECK = 5.0  # seconds between checks of an owner no informer watches yet
 
@@ -346,3 +346,7 @@ class GarbageCollector(Controller):
             if errors.is_not_found(e):
                 return
             raise
+
+
+def make(ctx: Context) -> GarbageCollector:
+    return GarbageCollector(ctx.client, ctx.discovery, workers=ctx.workers, discovery_period=ctx.discovery_period)

@@ -23,6 +23,7 @@ process exits within a few seconds.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import signal
 import sys
@@ -31,38 +32,28 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from ..client import informer as informers
-from ..client.discovery import CachedDiscovery
+from .. import profiles
 from ..client.rest import Client
 from .base import Controller
-from .garbagecollector import DISCOVERY_PERIOD, GarbageCollector
-from .namespace import NamespaceController
-from .serviceaccount import ServiceAccountController
+from .context import DISCOVERY_PERIOD, Context
 
 log = logging.getLogger("controlplane.controllers.manager")
 
 SHUTDOWN_TIMEOUT = 3.0
 
 
-class Context:
-    """What every controller factory gets: the client and the shared caches."""
-
-    def __init__(self, client: Client, workers: int, discovery_period: float = DISCOVERY_PERIOD) -> None:
-        self.client = client
-        self.workers = workers
-        self.discovery_period = discovery_period
-        self.informers = informers.InformerFactory(client)
-        self.discovery = CachedDiscovery(client)
-
-
-ControllerFactory = Callable[[Context], Controller]
-
-CONTROLLERS: dict[str, ControllerFactory] = {
-    "garbagecollector": lambda ctx: GarbageCollector(ctx.client, ctx.discovery, workers=ctx.workers,
-                                                     discovery_period=ctx.discovery_period),
-    "namespace": lambda ctx: NamespaceController(ctx.client, ctx.informers, ctx.discovery, workers=ctx.workers),
-    "serviceaccount": lambda ctx: ServiceAccountController(ctx.client, ctx.informers, workers=ctx.workers),
+# Controller name -> "module:factory". Each factory takes the Context and returns a
+# Controller; modules are imported only when their controller is chosen.
+CONTROLLERS: dict[str, str] = {
+    "garbagecollector": "controlplane.controllers.garbagecollector:make",
+    "namespace": "controlplane.controllers.namespace:make",
+    "serviceaccount": "controlplane.controllers.serviceaccount:make",
 }
+
+
+def factory(name: str) -> Callable[[Context], Controller]:
+    module, _, attr = CONTROLLERS[name].partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 class Elector(Protocol):
@@ -79,7 +70,7 @@ class AlwaysLeader:
 
 def run_controllers(ctx: Context, names: list[str], stop: threading.Event) -> None:
     """Start the named controllers, block until ``stop``, then shut them down."""
-    controllers = [CONTROLLERS[name](ctx) for name in names]
+    controllers = [factory(name)(ctx) for name in names]
     for c in controllers:
         c.start()
     ctx.informers.start()  # shared informers registered by the controllers above
@@ -101,8 +92,9 @@ def run_controllers(ctx: Context, names: list[str], stop: threading.Event) -> No
 
 
 def run(client: Client, names: list[str], *, workers: int, stop: threading.Event,
-        discovery_period: float = DISCOVERY_PERIOD, elector: Elector | None = None) -> None:
-    ctx = Context(client, workers, discovery_period)
+        discovery_period: float = DISCOVERY_PERIOD, elector: Elector | None = None,
+        profile: profiles.Profile = profiles.CLASSROOM) -> None:
+    ctx = Context(client, workers, discovery_period, profile)
     (elector or AlwaysLeader()).run(lambda leading: run_controllers(ctx, names, leading), stop)
 
 
@@ -118,6 +110,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--discovery-period", type=float, default=DISCOVERY_PERIOD,
                    help="seconds between discoveries of served resources (new CRDs are garbage-collected "
                         "after the next one)")
+    p.add_argument("--profile", default="classroom", choices=sorted(profiles.PROFILES),
+                   help="timing profile: how fast failures are noticed (default: classroom)")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     args.controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
@@ -142,7 +136,8 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    run(client, args.controllers, workers=args.workers, stop=stop, discovery_period=args.discovery_period)
+    run(client, args.controllers, workers=args.workers, stop=stop, discovery_period=args.discovery_period,
+        profile=profiles.get(args.profile))
     return 0
 
 

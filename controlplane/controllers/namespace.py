@@ -34,6 +34,7 @@ from ..client import resources as r
 from ..client.discovery import CachedDiscovery
 from ..client.rest import Client
 from .base import Controller, RequeueAfter, meta
+from .context import Context
 
 log = logging.getLogger(__name__)
 
@@ -142,3 +143,7 @@ class NamespaceController(Controller):
             if errors.is_not_found(e) or errors.is_conflict(e):
                 return  # gone already (the finalize removed it), or a new namespace of that name
             raise
+
+
+def make(ctx: Context) -> NamespaceController:
+    return NamespaceController(ctx.client, ctx.informers, ctx.discovery, workers=ctx.workers)

@@ -25,6 +25,7 @@ from ..client import informer as informers
 from ..client import resources as r
 from ..client.rest import Client
 from .base import Controller, meta
+from .context import Context
 
 log = logging.getLogger(__name__)
 
@@ -68,3 +69,7 @@ class ServiceAccountController(Controller):
                 return  # the namespace is going (or gone) between our read and our write
             raise
         log.info("created ServiceAccount %s/%s", key, DEFAULT_NAME)
+
+
+def make(ctx: Context) -> ServiceAccountController:
+    return ServiceAccountController(ctx.client, ctx.informers, workers=ctx.workers)

@@ -40,7 +40,7 @@ def test_bad_arguments_are_refused(argv: list[str], message: str, capsys: pytest
 
 def test_controllers_share_one_informer_per_resource() -> None:
     ctx = manager.Context(FakeClient(), workers=3)
-    built = {name: factory(ctx) for name, factory in manager.CONTROLLERS.items()}
+    built = {name: manager.factory(name)(ctx) for name in manager.CONTROLLERS}
     assert isinstance(built["garbagecollector"], GarbageCollector)
     ns, sa = built["namespace"], built["serviceaccount"]
     assert isinstance(ns, NamespaceController) and isinstance(sa, ServiceAccountController)
