@@ -35,6 +35,9 @@ class Profile:
     leader_lease_seconds: float
     leader_renew_deadline: float
     leader_retry_period: float
+    # How long an autoscaler waits before scaling down, for every recent recommendation to
+    # agree (upstream: 5 minutes); a classroom waits one: long enough to watch the window work.
+    hpa_downscale_stabilization: float
 
 
 CLASSROOM = Profile(
@@ -43,6 +46,7 @@ CLASSROOM = Profile(
     node_monitor_period=1.0, node_monitor_grace_period=4.0,
     default_toleration_seconds=2,
     leader_lease_seconds=2.0, leader_renew_deadline=1.5, leader_retry_period=0.5,
+    hpa_downscale_stabilization=60.0,
 )
 
 KUBERNETES = Profile(
@@ -51,6 +55,7 @@ KUBERNETES = Profile(
     node_monitor_period=5.0, node_monitor_grace_period=40.0,
     default_toleration_seconds=300,
     leader_lease_seconds=15.0, leader_renew_deadline=10.0, leader_retry_period=2.0,
+    hpa_downscale_stabilization=300.0,
 )
 
 PROFILES = {p.name: p for p in (CLASSROOM, KUBERNETES)}
