@@ -4,20 +4,23 @@ Where it sits: started on every master (by ``kubeclass up`` or a systemd unit), 
 kube-controller-manager::
 
     python -m controlplane.controllers.manager --kubeconfig PATH \\
-        [--controllers garbagecollector,namespace,serviceaccount] [--workers N]
+        [--controllers deployment,replicaset,...] [--workers N] [--profile classroom] \\
+        [--leader-elect=false] [--leader-elect-lease-duration 15s] ...
 
 It builds one REST client from the kubeconfig (plus any ``--server`` endpoints to
 fail over to), one shared informer factory and one discovery cache, and starts the
 chosen controllers. Each controller logs one line per failed reconcile.
 
-Leader election: only one manager may act at a time once several masters run one.
-The seam is :class:`Elector`: :func:`run` asks it to call ``lead`` once this process
-holds leadership, and to set ``stop`` if it loses it. :class:`AlwaysLeader` is what
-runs today; a Lease-based elector (coordination.k8s.io/v1, as client-go's
-``leaderelection``) will plug in there without touching the controllers.
-
-SIGTERM and SIGINT stop the controllers (queues shut, watches closed) and the
-process exits within a few seconds.
+Leader election: every master runs a manager, and only one may act at a time. The
+seam is :class:`Elector`: :func:`run` asks it to call ``lead`` once this process
+holds leadership, and to set the event ``lead`` was given when it loses it. With
+``--leader-elect`` (the default) that is a
+:class:`~controlplane.client.leaderelection.LeaseElector` on the Lease
+``kube-system/kube-controller-manager``, its timings taken from ``--profile`` unless
+given. A manager that *loses* leadership stops its controllers and exits with status
+1, as kube-controller-manager does, so that its supervisor starts it again as a
+candidate; one that is told to stop (SIGTERM, SIGINT) stops its controllers, releases
+the Lease for a successor, and exits 0 within a few seconds.
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from .. import profiles
+from ..client import leaderelection
+from ..client.leaderelection import LeadershipLost
 from ..client.rest import Client
 from .base import Controller
 from .context import DISCOVERY_PERIOD, Context
@@ -45,10 +50,23 @@ SHUTDOWN_TIMEOUT = 3.0
 # Controller name -> "module:factory". Each factory takes the Context and returns a
 # Controller; modules are imported only when their controller is chosen.
 CONTROLLERS: dict[str, str] = {
+    "daemonset": "controlplane.controllers.daemonset:make",
+    "deployment": "controlplane.controllers.deployment:make",
+    "endpoints": "controlplane.controllers.endpoints:make",
+    "endpointslice": "controlplane.controllers.endpointslice:make",
     "garbagecollector": "controlplane.controllers.garbagecollector:make",
+    "horizontalpodautoscaling": "controlplane.controllers.hpa:make",
+    "job": "controlplane.controllers.job:make",
     "namespace": "controlplane.controllers.namespace:make",
+    "nodelifecycle": "controlplane.controllers.nodelifecycle:make",
+    "replicaset": "controlplane.controllers.replicaset:make",
     "serviceaccount": "controlplane.controllers.serviceaccount:make",
+    "statefulset": "controlplane.controllers.statefulset:make",
+    "tainteviction": "controlplane.controllers.nodelifecycle_eviction:make",
 }
+
+LEASE_NAMESPACE = "kube-system"
+LEASE_NAME = "kube-controller-manager"
 
 
 def factory(name: str) -> Callable[[Context], Controller]:
@@ -58,11 +76,13 @@ def factory(name: str) -> Callable[[Context], Controller]:
 
 class Elector(Protocol):
     def run(self, lead: Callable[[threading.Event], None], stop: threading.Event) -> None:
-        """Block until ``stop`` is set; call ``lead(stop)`` while this process leads."""
+        """Block until ``stop`` is set; call ``lead(leading)`` while this process leads, where
+        ``leading`` is set when that ends (``stop``, or leadership lost: then raise
+        :class:`~controlplane.client.leaderelection.LeadershipLost`)."""
 
 
 class AlwaysLeader:
-    """The single-manager elector: this process leads from the start."""
+    """The single-manager elector (``--leader-elect=false``): this process leads from the start."""
 
     def run(self, lead: Callable[[threading.Event], None], stop: threading.Event) -> None:
         lead(stop)
@@ -112,6 +132,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                         "after the next one)")
     p.add_argument("--profile", default="classroom", choices=sorted(profiles.PROFILES),
                    help="timing profile: how fast failures are noticed (default: classroom)")
+    leaderelection.add_flags(p, LEASE_NAME, LEASE_NAMESPACE)
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
     args.controllers = [c.strip() for c in args.controllers.split(",") if c.strip()]
@@ -120,6 +141,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         p.error(f"unknown controller(s): {', '.join(unknown)}; known: {', '.join(CONTROLLERS)}")
     if args.workers < 1:
         p.error("--workers must be at least 1")
+    leaderelection.check_flags(p, args, profiles.get(args.profile))
     return args
 
 
@@ -136,8 +158,15 @@ def main(argv: list[str] | None = None) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    run(client, args.controllers, workers=args.workers, stop=stop, discovery_period=args.discovery_period,
-        profile=profiles.get(args.profile))
+    elector: Elector = leaderelection.elector_from_flags(client, args, profiles.get(args.profile)) or AlwaysLeader()
+    try:
+        run(client, args.controllers, workers=args.workers, stop=stop, discovery_period=args.discovery_period,
+            elector=elector, profile=profiles.get(args.profile))
+    except LeadershipLost as e:
+        # kube-controller-manager exits here too: a manager that may have missed what the
+        # new leader did must not carry on; its supervisor starts it again as a candidate.
+        log.error("%s; exiting", e)
+        return 1
     return 0
 
 

@@ -159,12 +159,13 @@ def write_kubeconfig(workdir: Path, server: str) -> Path:
     return path
 
 
-def start_manager(workdir: Path, api: API, name: str) -> tuple[subprocess.Popen[bytes], Path]:
+def start_manager(workdir: Path, api: API, name: str, *extra: str) -> tuple[subprocess.Popen[bytes], Path]:
     log_path = workdir / f"{name}.log"
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "controlplane.controllers.manager",
-             "--kubeconfig", str(write_kubeconfig(workdir, api.base)), "--workers", "2", "--discovery-period", "1"],
+             "--kubeconfig", str(write_kubeconfig(workdir, api.base)), "--workers", "2", "--discovery-period", "1",
+             *extra],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return proc, log_path
 
@@ -322,7 +323,8 @@ def test_a_new_namespace_gets_its_default_service_account(api: API, manager: sub
 
 
 def test_the_manager_exits_cleanly_on_sigterm(workdir: Path, api: API) -> None:
-    proc, log_path = start_manager(workdir, api, "manager-sigterm")
+    # Without leader election: a second manager would otherwise wait as a standby.
+    proc, log_path = start_manager(workdir, api, "manager-sigterm", "--leader-elect=false")
     try:
         wait_for("the second manager to start its controllers",
                  lambda: "started controllers" in log_path.read_text() or proc.poll() is not None, timeout=30)

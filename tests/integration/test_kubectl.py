@@ -284,39 +284,17 @@ def test_wait_for_delete(kc):
 
 
 def owned_chain(run, ns: str) -> tuple[str, str]:
-    """A Deployment owning a ReplicaSet owning a Pod (made by hand: no controller creates them yet)."""
-    run("apply", "-f", "-", input=manifest(ns, "unused.example.com").split("---")[0])
-    uid = json.loads(run("get", "deploy", "web", "-n", ns, "-o", "json").stdout)["metadata"]["uid"]
-    labels = "{app: web}"
-    rs = textwrap.dedent(f"""\
-        apiVersion: apps/v1
-        kind: ReplicaSet
-        metadata:
-          name: web-1
-          namespace: {ns}
-          ownerReferences: [{{apiVersion: apps/v1, kind: Deployment, name: web, uid: {uid}, controller: true,
-                              blockOwnerDeletion: true}}]
-        spec:
-          selector: {{matchLabels: {labels}}}
-          template:
-            metadata: {{labels: {labels}}}
-            spec: {{containers: [{{name: nginx, image: nginx:1.25}}]}}
-        """)
-    run("apply", "-f", "-", input=rs)
-    rs_uid = json.loads(run("get", "rs", "web-1", "-n", ns, "-o", "json").stdout)["metadata"]["uid"]
-    pod = textwrap.dedent(f"""\
-        apiVersion: v1
-        kind: Pod
-        metadata:
-          name: web-1-abcde
-          namespace: {ns}
-          labels: {labels}
-          ownerReferences: [{{apiVersion: apps/v1, kind: ReplicaSet, name: web-1, uid: {rs_uid}, controller: true,
-                              blockOwnerDeletion: true}}]
-        spec: {{containers: [{{name: nginx, image: nginx:1.25}}]}}
-        """)
-    run("apply", "-f", "-", input=pod)
-    return uid, rs_uid
+    """A Deployment, and the ReplicaSet and Pod its controllers made for it.
+    Returns the names of the ReplicaSet and the Pod."""
+    run("apply", "-f", "-", input=manifest(ns, "unused.example.com", replicas=1).split("---")[0])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        rs = run("get", "rs", "-n", ns, "-o", "name").stdout.split()
+        pods = run("get", "pods", "-n", ns, "-o", "name").stdout.split()
+        if rs and pods:
+            return rs[0], pods[0]
+        time.sleep(0.3)
+    raise AssertionError("the deployment and replicaset controllers made no ReplicaSet and Pod")
 
 
 def gone(run, ns: str, *objects: str, timeout: float = 30) -> bool:
@@ -330,26 +308,26 @@ def gone(run, ns: str, *objects: str, timeout: float = 30) -> bool:
 
 def test_delete_cascade_background(kc):
     run, ns = kc, kc.ns
-    owned_chain(run, ns)
+    rs, pod = owned_chain(run, ns)
     assert run("delete", "deploy", "web", "-n", ns).stdout.strip() == 'deployment.apps "web" deleted'
-    assert gone(run, ns, "rs/web-1", "pod/web-1-abcde"), "the garbage collector removes the dependents"
+    assert gone(run, ns, rs, pod), "the garbage collector removes the dependents"
 
 
 def test_delete_cascade_foreground(kc):
     run, ns = kc, kc.ns
-    owned_chain(run, ns)
+    rs, pod = owned_chain(run, ns)
     run("delete", "deploy", "web", "-n", ns, "--cascade=foreground", timeout=90)
-    assert gone(run, ns, "deploy/web", "rs/web-1", "pod/web-1-abcde")
+    assert gone(run, ns, "deploy/web", rs, pod)
 
 
 def test_delete_cascade_orphan(kc):
     run, ns = kc, kc.ns
-    owned_chain(run, ns)
+    rs, pod = owned_chain(run, ns)
     run("delete", "deploy", "web", "-n", ns, "--cascade=orphan", timeout=90)
     assert gone(run, ns, "deploy/web")
-    rs = json.loads(run("get", "rs", "web-1", "-n", ns, "-o", "json").stdout)
-    assert not rs["metadata"].get("ownerReferences")
-    assert run("get", "pod", "web-1-abcde", "-n", ns, "-o", "name").stdout.strip() == "pod/web-1-abcde"
+    orphan = json.loads(run("get", rs, "-n", ns, "-o", "json").stdout)
+    assert not orphan["metadata"].get("ownerReferences")
+    assert run("get", pod, "-n", ns, "-o", "name").stdout.strip() == pod
 
 
 def test_deleting_a_namespace_empties_it(cluster):

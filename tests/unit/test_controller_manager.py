@@ -15,7 +15,8 @@ from controlplane.controllers.serviceaccount import ServiceAccountController
 
 def test_defaults_run_every_controller() -> None:
     args = manager.parse_args(["--kubeconfig", "/k"])
-    assert args.controllers == ["garbagecollector", "namespace", "serviceaccount"]
+    assert args.controllers == sorted(manager.CONTROLLERS)
+    assert {"deployment", "replicaset", "nodelifecycle", "tainteviction", "endpoints"} <= set(args.controllers)
     assert args.workers == 2 and args.server == [] and args.discovery_period == 30.0
 
 
@@ -28,7 +29,7 @@ def test_a_subset_of_controllers_and_failover_servers() -> None:
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--kubeconfig", "/k", "--controllers", "deployment"], "unknown controller"),
+    (["--kubeconfig", "/k", "--controllers", "replicationcontroller"], "unknown controller"),
     (["--kubeconfig", "/k", "--workers", "0"], "at least 1"),
     ([], "--kubeconfig"),
 ])
