@@ -1,0 +1,5 @@
+"""``python -m nodeagent``: see :mod:`nodeagent.cli`."""
+
+from .cli import main
+
+main()
