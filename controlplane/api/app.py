@@ -27,6 +27,7 @@ from .handlers import health, openapi, resources
 from .handlers import bodies
 from .handlers.bodies import MAX_BODY
 from .handlers.render import dumps
+from .nodeclient import NodeClient
 from .registry import Registry
 
 log = logging.getLogger(__name__)
@@ -38,6 +39,8 @@ class State:
     store: Storage
     registry: Registry
     authenticator: Authenticator
+    # How pods/log, pods/exec and metrics.k8s.io reach the node agents.
+    nodes: NodeClient = dataclasses.field(default_factory=NodeClient)
     stopping: threading.Event = dataclasses.field(default_factory=threading.Event)
 
     def close(self) -> None:
@@ -52,7 +55,9 @@ def create_app(config: APIConfig, store: Storage) -> Flask:
     if config.bootstrap:
         registry.bootstrap(config.advertise_host, config.advertise_port)
     registry.start()
-    state = app.extensions["kubeclass"] = State(config, store, registry, Authenticator(config.tokens))
+    nodes = NodeClient(config.kubelet_client_certificate, config.kubelet_client_key,
+                       config.kubelet_certificate_authority, config.kubelet_timeout)
+    state = app.extensions["kubeclass"] = State(config, store, registry, Authenticator(config.tokens), nodes)
     _start_compactor(state)
 
     app.register_blueprint(health.bp)

@@ -23,3 +23,11 @@ class APIConfig:
     # History kept for watches and consistent lists: older revisions answer 410 Gone.
     compaction_interval: float = 300.0
     compaction_keep: int = 10_000
+    # How the API server reaches node agents (logs, exec, metrics): its client certificate,
+    # the CA that signed the agents' certificates, and how long to wait for one to answer.
+    kubelet_client_certificate: str = ""
+    kubelet_client_key: str = ""
+    kubelet_certificate_authority: str = ""
+    kubelet_timeout: float = 5.0
+    # kubectl top waits for every node's summary at once, for at most this long each.
+    metrics_timeout: float = 2.0

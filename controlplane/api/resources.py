@@ -99,8 +99,10 @@ BUILTIN: tuple[ResourceInfo, ...] = (
        subresources=(_status("Node"),)),
     _r("", "v1", "pods", "Pod", short_names=("po",), categories=("all",),
        subresources=(
+           Subresource("attach", "PodAttachOptions", ("create", "get")),
            Subresource("binding", "Binding", ("create",)),
            Subresource("eviction", "Eviction", ("create",), "policy", "v1"),
+           Subresource("exec", "PodExecOptions", ("create", "get")),
            Subresource("log", "Pod", ("get",)),
            _status("Pod"),
        )),
@@ -144,8 +146,18 @@ BUILTIN: tuple[ResourceInfo, ...] = (
        subresources=(_status("CustomResourceDefinition"),)),
 )
 
+# metrics.k8s.io is served, not stored: upstream, metrics-server serves it through the
+# aggregation layer; here the API server builds it from the node agents (handlers/metrics.py).
+# Discovery publishes these next to the stored kinds (as metrics-server publishes them:
+# no singular name, get and list only).
+METRICS: tuple[ResourceInfo, ...] = (
+    _r("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", namespaced=False, singular="",
+       verbs=("get", "list")),
+    _r("metrics.k8s.io", "v1beta1", "pods", "PodMetrics", singular="", verbs=("get", "list")),
+)
+
 # The order in which groups appear in discovery (as a real apiserver lists them).
 GROUP_ORDER = (
     "", "apps", "events.k8s.io", "autoscaling", "batch", "coordination.k8s.io",
-    "discovery.k8s.io", "policy", "rbac.authorization.k8s.io", "apiextensions.k8s.io",
+    "discovery.k8s.io", "policy", "rbac.authorization.k8s.io", "apiextensions.k8s.io", "metrics.k8s.io",
 )

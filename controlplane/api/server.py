@@ -3,7 +3,9 @@
 Where it sits: the process ``kubeclass up`` starts (``python -m controlplane.api.server``)
 and that systemd runs on a master. Never Flask's development server: gunicorn's
 ``gthread`` workers serve many connections each, keep idle keep-alive connections
-out of the thread pool, and stream watch responses with chunked encoding.
+out of the thread pool, and stream watch responses with chunked encoding. ``pods/exec``
+takes the client's connection over from gunicorn after the WebSocket upgrade
+(``handlers/podproxy.py``), which relies on gunicorn's ``environ["gunicorn.socket"]``.
 
 Each worker process opens its own handle on the store after the fork (a SQLite
 connection must not cross a fork); the workers share the database file, and each
@@ -97,6 +99,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--tls-private-key-file")
     p.add_argument("--client-ca-file", help="CA that signs client certificates (CN = user, O = groups)")
     p.add_argument("--token-auth-file", help="static tokens: token,user,uid,\"group1,group2\"")
+    p.add_argument("--kubelet-client-certificate",
+                   help="client certificate (PEM) the API server presents to node agents (logs, exec, metrics)")
+    p.add_argument("--kubelet-client-key", help="its private key")
+    p.add_argument("--kubelet-certificate-authority",
+                   help="CA that signs the node agents' serving certificates (default: --client-ca-file)")
+    p.add_argument("--kubelet-timeout", type=float, default=5.0, help="seconds to wait for a node agent to answer")
     p.add_argument("--advertise-address", default="127.0.0.1")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=100, help="threads per worker (each open watch holds one)")
@@ -117,7 +125,11 @@ def main(argv: list[str] | None = None) -> None:
     port = int(args.bind[0].rsplit(":", 1)[1])
     config = APIConfig(tokens=tokens, bookmark_interval=args.bookmark_interval, bootstrap=not args.no_bootstrap,
                        advertise_host=args.advertise_address, advertise_port=port,
-                       compaction_keep=args.compaction_keep)
+                       compaction_keep=args.compaction_keep,
+                       kubelet_client_certificate=args.kubelet_client_certificate or "",
+                       kubelet_client_key=args.kubelet_client_key or "",
+                       kubelet_certificate_authority=args.kubelet_certificate_authority or args.client_ca_file or "",
+                       kubelet_timeout=args.kubelet_timeout)
     options: dict[str, Any] = {
         "bind": args.bind,
         "workers": args.workers,

@@ -123,6 +123,9 @@ class LocalCluster:
                 "--tls-private-key-file", self.path("pki", "apiserver.key"),
                 "--client-ca-file", self.path("pki", "ca.crt"),
                 "--token-auth-file", self.path("tokens.csv"),
+                "--kubelet-client-certificate", self.path("pki", "apiserver-kubelet-client.crt"),
+                "--kubelet-client-key", self.path("pki", "apiserver-kubelet-client.key"),
+                "--kubelet-certificate-authority", self.path("pki", "ca.crt"),
             ]),
             Process("controller-manager", [
                 py, "-m", "controlplane.controllers.manager",
@@ -146,6 +149,9 @@ class LocalCluster:
         admin = kubeconfig.build(NAME, self.server, ca, cert_pem=_read(paths["admin.crt"]),
                                  key_pem=_read(paths["admin.key"]), user=ADMIN)
         kubeconfig.write(self.admin_kubeconfig, admin)
+        # The API server's identity towards node agents (logs, exec, metrics), as kubeadm's
+        # apiserver-kubelet-client certificate.
+        self._client_cert("apiserver-kubelet-client", "kube-apiserver-kubelet-client")
         cm_cert, cm_key = self._client_cert("controller-manager", "system:kube-controller-manager")
         kubeconfig.write(self.path("controller-manager.kubeconfig"),
                          kubeconfig.build(NAME, self.server, ca, cert_pem=cm_cert, key_pem=cm_key,

@@ -11,7 +11,8 @@ caches the answer on disk. Two formats, both required:
   ``/apis/<g>``, ``APIResourceList`` for ``/api/v1`` and ``/apis/<g>/<v>`` (kubectl
   drain, the Python DynamicClient and kopf read these).
 
-Custom resources appear as soon as their CRD exists (the catalog re-reads CRDs).
+Custom resources appear as soon as their CRD exists (the catalog re-reads CRDs);
+``metrics.k8s.io`` (``resources.METRICS``, served from the node agents) is always there.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from flask import Response, request
 
 from .. import errors
 from ..requestinfo import RequestInfo
-from ..resources import GROUP_ORDER, ResourceInfo
+from ..resources import GROUP_ORDER, METRICS, ResourceInfo
 from .render import dumps
 
 AGGREGATED = "application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList"
@@ -126,7 +127,7 @@ def _group_entry(group: str, versions: list[str]) -> dict[str, Any]:
 
 
 def serve(registry, info: RequestInfo) -> Response:
-    infos = registry.resources()
+    infos = registry.resources() + list(METRICS)
     path = request.path.rstrip("/")
     aggregated = _wants_aggregated()
     if path == "/api":

@@ -8,7 +8,9 @@ up in the catalog, and the verb is dispatched:
     PUT -> update     PATCH -> patch (four patch types)               DELETE -> delete / deletecollection
 
 Subresources: ``status`` and ``namespaces/finalize`` are partial updates; ``scale``,
-``binding``, ``eviction`` and ``log`` live in ``registry/subresources.py``.
+``binding`` and ``eviction`` live in ``registry/subresources.py``; ``pods/log``,
+``pods/exec`` and ``pods/attach`` are relayed to the pod's node agent (``podproxy.py``).
+``metrics.k8s.io`` is not stored at all: ``metrics.py`` builds it from the node agents.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from ..registry import (
 )
 from ..registry import subresources as sub
 from ..registry.options import parse_bool
-from . import bodies, discovery
+from . import bodies, discovery, metrics, podproxy
 from .render import Renderer
 from .watch import watch_response
 
@@ -40,6 +42,9 @@ def registry():
 @bp.route("/apis", methods=METHODS, strict_slashes=False)
 @bp.route("/api/<path:rest>", methods=METHODS)
 @bp.route("/apis/<path:rest>", methods=METHODS)
+# Werkzeug routes a WebSocket upgrade (pods/exec, pods/attach) only to rules that say so.
+@bp.route("/api/<path:rest>", methods=["GET"], websocket=True)
+@bp.route("/apis/<path:rest>", methods=["GET"], websocket=True)
 def resource(rest: str = "") -> Response:
     try:
         watch = parse_bool("watch", request.args.get("watch"))
@@ -50,6 +55,8 @@ def resource(rest: str = "") -> Response:
         if request.method != "GET":
             raise errors.method_not_allowed()
         return discovery.serve(registry(), info)
+    if info.group == metrics.GROUP:
+        return metrics.serve(registry(), info)
     store = registry().store(info.group, info.version, info.resource)
     if store is None or (info.namespace and not store.info.namespaced):
         raise errors.path_not_found()
@@ -117,6 +124,10 @@ def _pods() -> RESTStore:
     return registry().store("", "v1", "pods")
 
 
+def _nodes() -> RESTStore:
+    return registry().store("", "v1", "nodes")
+
+
 def _subresource(store: RESTStore, info: requestinfo.RequestInfo, render: Renderer) -> Response:
     spec = store.info.subresource(info.subresource)
     if spec is None or not info.name:
@@ -151,6 +162,7 @@ def _subresource(store: RESTStore, info: requestinfo.RequestInfo, render: Render
         pdbs = registry().store("policy", "v1", "poddisruptionbudgets")
         return render.response(sub.evict(store, pdbs, ns, name, body), 201)
     if what == "log":
-        text = sub.pod_log(store, ns, name, request.args.get("container", ""))
-        return Response(text, mimetype="text/plain")
+        return podproxy.log_response(store, _nodes(), ns, name)
+    if what in ("exec", "attach"):
+        return podproxy.stream_response(store, _nodes(), ns, name, what)
     raise errors.path_not_found()

@@ -215,8 +215,11 @@ def _check_budget(pods: RESTStore, namespace: str, budget: dict[str, Any]) -> No
 # -- log ---------------------------------------------------------------------------
 
 
-def pod_log(pods: RESTStore, namespace: str, name: str, container: str) -> str:
-    """Logs come from the node agent running the pod; say plainly why there are none."""
+def pod_log(pods: RESTStore, namespace: str, name: str, container: str) -> tuple[str, str]:
+    """The container whose log is asked for and the node that runs it: (container, node name).
+
+    The node agent of that node serves the log (handlers/podproxy.py relays it); exec and
+    attach make the same checks, as upstream's LogLocation and streamLocation do."""
     pod = pods.get(namespace, name)
     spec = pod.get("spec") or {}
     names = [c.get("name") for c in spec.get("containers") or []]
@@ -227,10 +230,8 @@ def pod_log(pods: RESTStore, namespace: str, name: str, container: str) -> str:
                 f"a container name must be specified for pod {name}, choose one of: [{' '.join(names)}]"
                 + (f" or one of the init containers: [{' '.join(init)}]" if init else ""))
         container = names[0]
-    elif container not in names + init:
+    elif container not in names + init + [c.get("name") for c in spec.get("ephemeralContainers") or []]:
         raise errors.bad_request(f"container {container} is not valid for pod {name}")
     if not spec.get("nodeName"):
         raise errors.bad_request(f"pod {name} does not have a host assigned")
-    raise errors.bad_request(
-        f'container "{container}" in pod "{name}" is waiting to start: no node agent runs on node '
-        f'"{spec["nodeName"]}" yet, so nothing has started the container and there is no log')
+    return container, spec["nodeName"]
