@@ -19,7 +19,8 @@ Read it in this order:
 * :mod:`.backoff`, :mod:`.probes`, :mod:`.podstatus`, :mod:`.events` - CrashLoopBackOff,
   probes, the status kubelet writes, events;
 * :mod:`.logs`, :mod:`.server`, :mod:`.execws`, :mod:`.stats` - the HTTPS endpoint on :10250;
-* :mod:`.simulated` - kwok-like nodes that run nothing; :mod:`.proxy` - the seam for the
-  service proxy (ClusterIP/NodePort), which is not here yet;
+* :mod:`.simulated` - kwok-like nodes that run nothing;
+* :mod:`.proxy`, :mod:`.proxy_rules`, :mod:`.proxy_relay`, :mod:`.proxy_userspace` - the
+  service proxy (ClusterIP and NodePort to ready endpoints, like kube-proxy's userspace mode);
 * ``images/`` - the programs behind ``kubeclass/hello:1``, ``:2``, ``crashloop``, ``cpuburner``, ``echo``.
 """

@@ -6,11 +6,13 @@ parts together, and talks to the cluster only through ``controlplane.client``::
 
     initialize:  network (bridge or loopback range) ─ cgroups ─ process runtime
                  register the Node ─ informers: pods bound here (fieldSelector
-                 spec.nodeName=<node>), ConfigMaps, Secrets, Services ─ HTTPS endpoint
+                 spec.nodeName=<node>), ConfigMaps, Secrets, Services, EndpointSlices,
+                 Endpoints ─ HTTPS endpoint ─ service proxy (fed the last three)
     step(now):   renew the Lease ─ post node status when due ─ sample usage
                  (pods are synced by their own workers, woken by the informer)
-    shutdown:    stop the endpoint and informers ─ stop every pod's containers ─ remove
-                 pod network namespaces, the bridge and the cgroups it created
+    shutdown:    stop the endpoint and informers ─ stop every pod's containers ─ stop
+                 the service proxy ─ remove pod network namespaces, the bridge, the
+                 services interface and the cgroups it created
 
 The pods themselves stay in the API as they are (kubelet does not delete pods when it
 stops); the node lifecycle controller notices the Lease is no longer renewed.
@@ -29,6 +31,7 @@ from controlplane.client import resources as r
 
 from . import config as cfg
 from . import network as net
+from . import proxy as svcproxy
 from .backoff import Backoff
 from .cgroups import Cgroups
 from .daemon import Every
@@ -37,7 +40,7 @@ from .lease import NodeLease
 from .nodestatus import NodeStatus
 from .objects import InformerSource
 from .podworkers import PodWorkers
-from .proxy import NoProxy, ServiceProxy
+from .proxy_rules import ENDPOINTS, ENDPOINTSLICES
 from .runtime import ProcessRuntime
 from .server import KubeletServer, self_signed, tls_context
 from .stats import AgentUsage, summary
@@ -48,10 +51,12 @@ SHUTDOWN_GRACE = 5.0  # at most this long per container when the agent itself st
 
 
 class NodeAgent:
-    def __init__(self, config: cfg.AgentConfig, client: Client | None = None, proxy: ServiceProxy | None = None) -> None:
+    def __init__(self, config: cfg.AgentConfig, client: Client | None = None,
+                 proxy: svcproxy.ServiceProxy | None = None) -> None:
         self.config = config
         self.client = client
-        self.proxy: ServiceProxy = proxy or NoProxy()
+        self.proxy: svcproxy.ServiceProxy = proxy or svcproxy.NoProxy()
+        self._own_proxy = proxy is None  # built in initialize, once the network mode is known
         self.cold = False  # a second SIGTERM: stop containers without grace
         self.started = time.time()
         self.network: net.PodNetwork | None = None
@@ -79,6 +84,10 @@ class NodeAgent:
                                   cluster_cidr=c.cluster_cidr, service_cidr=c.service_cidr,
                                   state_file=os.path.join(c.data_dir, "network.json"))
         self.network.setup()
+        if self._own_proxy:
+            self.proxy = svcproxy.choose(c.proxy_mode, network_mode=self.network.mode, cluster_id=c.cluster_id,
+                                         node_index=c.node_index, node_name=c.node_name, node_address=c.address,
+                                         service_cidr=c.service_cidr)
         self.cgroups = Cgroups.create(f"kc{c.cluster_id}-{c.node_name}")
         if self.cgroups is not None:
             self.cgroups.remove_all()  # what a killed predecessor left
@@ -127,11 +136,14 @@ class NodeAgent:
         for kind in ("configmaps", "secrets"):
             informer[kind].add_event_handler(on_update=lambda old, new: changed(new), on_delete=changed)
         services = informer["services"]
+        slices = informer["endpointslices"] = Informer(self.client, ENDPOINTSLICES)
+        endpoints = informer["endpoints"] = Informer(self.client, ENDPOINTS)
 
-        def resync_proxy(*args: Any) -> None:
-            self.proxy.sync(services.cache.list(), [])
+        def resync_proxy(*args: Any) -> None:  # the proxy converges from the whole state, whatever changed
+            self.proxy.sync(services.cache.list(), slices.cache.list() + endpoints.cache.list())
 
-        services.add_event_handler(on_add=resync_proxy, on_update=resync_proxy, on_delete=resync_proxy)
+        for inf in (services, slices, endpoints):
+            inf.add_event_handler(on_add=resync_proxy, on_update=resync_proxy, on_delete=resync_proxy)
         pods.add_event_handler(on_add=workers.update, on_update=lambda old, new: workers.update(new),
                                on_delete=workers.remove)
         self.informers = [*informer.values(), pods]

@@ -55,6 +55,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--profile", default="classroom", choices=["classroom", "kubernetes"], help="timing profile")
     p.add_argument("--network", default="auto", choices=["auto", "netns", "loopback"],
                    help="pod networking: network namespaces (root) or loopback addresses")
+    p.add_argument("--proxy-mode", default="userspace", choices=["userspace", "none"],
+                   help="the service proxy: serve ClusterIPs (as root) and NodePorts, or nothing")
     p.add_argument("--tls-cert-file", default="")
     p.add_argument("--tls-private-key-file", default="")
     p.add_argument("--client-ca-file", default="", help="CA for callers' client certificates (default: the kubeconfig's)")
@@ -75,8 +77,9 @@ def build_config(args: argparse.Namespace) -> cfg.AgentConfig:
         service_cidr=args.service_cidr, cpu=args.cpu, memory=args.memory, max_pods=args.max_pods,
         labels=cfg.parse_labels(args.labels), taints=cfg.parse_taints(args.taints),
         data_dir=os.path.abspath(args.data_dir) if args.data_dir else cfg.default_data_dir(name),
-        profile=args.profile, network=args.network, tls_cert_file=args.tls_cert_file,
-        tls_private_key_file=args.tls_private_key_file, client_ca_file=args.client_ca_file)
+        profile=args.profile, network=args.network, proxy_mode=args.proxy_mode,
+        tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
+        client_ca_file=args.client_ca_file)
 
 
 def install_signals(stop: threading.Event, daemon: Daemon) -> None:

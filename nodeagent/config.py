@@ -77,6 +77,7 @@ class AgentConfig:
     data_dir: str = ""
     profile: str = "classroom"
     network: str = "auto"  # auto | netns | loopback
+    proxy_mode: str = "userspace"  # userspace | none: who serves ClusterIPs and NodePorts
     tls_cert_file: str = ""
     tls_private_key_file: str = ""
     client_ca_file: str = ""

@@ -30,7 +30,9 @@ from ..storage import open_store
 from .app import create_app
 from .auth import parse_token_file
 from .config import APIConfig
+from .defaults.core import set_default_toleration_seconds
 from .registry import Registry
+from .registry.services import DEFAULT_SERVICE_CIDR, set_service_cidr
 
 
 class APIServer(BaseApplication):
@@ -106,6 +108,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="CA that signs the node agents' serving certificates (default: --client-ca-file)")
     p.add_argument("--kubelet-timeout", type=float, default=5.0, help="seconds to wait for a node agent to answer")
     p.add_argument("--advertise-address", default="127.0.0.1")
+    p.add_argument("--service-cluster-ip-range", default=DEFAULT_SERVICE_CIDR,
+                   help=f"where ClusterIPs are allocated (default {DEFAULT_SERVICE_CIDR})")
+    p.add_argument("--default-not-ready-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds of the not-ready:NoExecute toleration added to every pod")
+    p.add_argument("--default-unreachable-toleration-seconds", type=int, default=300,
+                   help="tolerationSeconds of the unreachable:NoExecute toleration added to every pod")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--threads", type=int, default=100, help="threads per worker (each open watch holds one)")
     p.add_argument("--bookmark-interval", type=float, default=10.0)
@@ -123,6 +131,10 @@ def main(argv: list[str] | None = None) -> None:
         with open(args.token_auth_file) as f:
             tokens = parse_token_file(f.read())
     port = int(args.bind[0].rsplit(":", 1)[1])
+    # Process-wide settings, made before gunicorn forks its workers.
+    set_service_cidr(args.service_cluster_ip_range)
+    set_default_toleration_seconds(args.default_not_ready_toleration_seconds,
+                                   args.default_unreachable_toleration_seconds)
     config = APIConfig(tokens=tokens, bookmark_interval=args.bookmark_interval, bootstrap=not args.no_bootstrap,
                        advertise_host=args.advertise_address, advertise_port=port,
                        compaction_keep=args.compaction_keep,

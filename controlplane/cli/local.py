@@ -1,42 +1,42 @@
-"""A local cluster on this machine: its files, its processes, and how they start and stop.
+"""A local cluster on this machine: three masters and two workers, as processes.
 
 Where it sits: behind ``kubeclass up``, ``down`` and ``status``. Everything lives in
 one data directory (``~/.kubeclass/local`` unless ``KUBECLASS_HOME`` says otherwise):
 
-    pki/                CA, API server certificate, client certificates
-    store/cluster.db    the SQLite store (the cluster's whole state)
-    tokens.csv          static bearer tokens
-    admin.kubeconfig    credentials of the cluster admin
-    run/<name>.pid      the processes this cluster runs
-    logs/<name>.log     their output
+    cluster.yaml          the topology: id, masters, workers, ranges, profile (topology.py)
+    pki/, kubeconfigs/    every component's identity (credentials.py)
+    store/cluster.db      the SQLite store the three API servers share (the cluster's state)
+    tokens.csv            static bearer tokens
+    admin.kubeconfig      credentials of the cluster admin
+    nodes/<node>/         each node agent's pods, volumes and container logs
+    run/, logs/           the processes and their output (processes.py)
 
-Each process runs detached in its own session, so closing the terminal does not stop
-the cluster; ``down`` stops each process group (gunicorn's master and its workers
-together) with SIGTERM, then SIGKILL for whatever has not exited within the grace time.
+``up`` starts, in order: the API servers (waiting until each answers /readyz), the
+controller managers and schedulers (they elect a leader each), and a node agent per
+node; then it waits until every node is Ready. ``down`` stops them in the reverse
+order, node agents first, so that they stop their pods and remove their network
+namespaces and interfaces while the rest still runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 import requests
 
-from .. import pki
 from . import kubeconfig
+from .credentials import ADMIN, NAME, Credentials
+from .processes import Process, Processes
+from .topology import NODE_PORT, Topology, _port_free
 
-NAME = "kubeclass"
-ADMIN = "kubeclass-admin"
-STOP_GRACE = 10.0
 READY_TIMEOUT = 60.0
+NODES_TIMEOUT = 90.0
 
 Progress = Callable[[str], None]
 
@@ -49,258 +49,253 @@ class ClusterError(Exception):
     """A problem the user can act on; the message says what to do."""
 
 
-@dataclasses.dataclass
-class Process:
-    name: str
-    argv: list[str]
-
-
 class LocalCluster:
-    def __init__(self, home: str | None = None, port: int = 6443, host: str = "127.0.0.1") -> None:
+    def __init__(self, home: str | None = None, port: int | None = None, *, workers: int | None = None,
+                 profile: str | None = None, masters: int | None = None) -> None:
         self.home = os.path.abspath(home or default_home())
-        self.port = port
-        self.host = host
+        self.processes = Processes(self.home)
+        saved = Topology.load(self.path("cluster.yaml"))
+        options = {k: v for k, v in (("api_port", port), ("workers", workers), ("profile", profile),
+                                     ("masters", masters)) if v is not None}
+        if saved is None:
+            self.topology = Topology.new(**options)
+        else:
+            # A cluster keeps its id and ranges; workers and timing may change between runs.
+            self.topology = saved
+            for key, value in options.items():
+                setattr(self.topology, key, value)
+        self.credentials = Credentials(self.home, self.topology)
 
-    # -- paths ---------------------------------------------------------------------
+    # -- where things are ----------------------------------------------------------
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.home, *parts)
 
     @property
     def server(self) -> str:
-        return f"https://{self.host}:{self.port}"
+        return self.topology.servers()[0]
 
     @property
     def admin_kubeconfig(self) -> str:
         return self.path("admin.kubeconfig")
 
-    def _pidfile(self, name: str) -> str:
-        return self.path("run", f"{name}.pid")
-
-    # -- processes -----------------------------------------------------------------
-
     def running(self) -> dict[str, int]:
-        """The cluster's processes that are alive, by name."""
-        alive = {}
-        run = self.path("run")
-        for entry in sorted(os.listdir(run)) if os.path.isdir(run) else []:
-            if entry.endswith(".pid"):
-                pid, started = _read_pidfile(os.path.join(run, entry))
-                if pid and _is_ours(pid, started):
-                    alive[entry[:-4]] = pid
-        return alive
+        return self.processes.running()
 
-    def _spawn(self, proc: Process) -> int:
-        os.makedirs(self.path("logs"), exist_ok=True)
-        os.makedirs(self.path("run"), exist_ok=True)
-        log = open(self.path("logs", f"{proc.name}.log"), "ab")
-        # Ctrl-C between starting the process and recording it would orphan it: defer the
-        # interrupt until the pidfile exists. (A handler, not a blocked signal mask: the
-        # child would inherit the mask, but handlers are reset by exec.)
-        interrupted: list[int] = []
-        previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
-        try:
-            child = subprocess.Popen(proc.argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True, cwd=self.home)
-            with open(self._pidfile(proc.name), "w") as f:
-                f.write(f"{child.pid} {_start_time(child.pid)}\n")
-        finally:
-            signal.signal(signal.SIGINT, previous)
-            log.close()
-        if interrupted:
-            raise KeyboardInterrupt
-        return child.pid
+    def log_tail(self, name: str, lines: int = 20) -> str:
+        return self.processes.tail(name, lines)
+
+    # -- the processes -------------------------------------------------------------
 
     def _processes(self) -> list[Process]:
-        py = sys.executable
-        return [
-            Process("apiserver", [
+        """Every process of the cluster, in start order."""
+        t, py = self.topology, sys.executable
+        ca = self.path("pki", "ca.crt")
+        servers = t.servers()
+        failover = [arg for s in servers[1:] for arg in ("--server", s)]
+        procs = []
+        for i, port in enumerate(t.api_ports(), start=1):
+            procs.append(Process(f"apiserver-{i}", [
                 py, "-m", "controlplane.api.server",
                 "--store", f"sqlite://{self.path('store', 'cluster.db')}",
-                "--bind", f"{self.host}:{self.port}",
-                "--advertise-address", self.host,
+                "--bind", f"127.0.0.1:{port}", "--advertise-address", "127.0.0.1",
                 "--tls-cert-file", self.path("pki", "apiserver.crt"),
                 "--tls-private-key-file", self.path("pki", "apiserver.key"),
-                "--client-ca-file", self.path("pki", "ca.crt"),
-                "--token-auth-file", self.path("tokens.csv"),
+                "--client-ca-file", ca, "--token-auth-file", self.path("tokens.csv"),
                 "--kubelet-client-certificate", self.path("pki", "apiserver-kubelet-client.crt"),
                 "--kubelet-client-key", self.path("pki", "apiserver-kubelet-client.key"),
-                "--kubelet-certificate-authority", self.path("pki", "ca.crt"),
-            ]),
-            Process("controller-manager", [
-                py, "-m", "controlplane.controllers.manager",
-                "--kubeconfig", self.path("controller-manager.kubeconfig"),
-            ]),
-        ]
+                "--kubelet-certificate-authority", ca,
+                "--service-cluster-ip-range", t.service_cidr,
+                "--default-not-ready-toleration-seconds", str(t.timing.default_toleration_seconds),
+                "--default-unreachable-toleration-seconds", str(t.timing.default_toleration_seconds),
+            ]))
+        for i in range(1, t.masters + 1):
+            host = {"KUBECLASS_HOSTNAME": f"master-{i}"}  # leader identities then name the master
+            procs.append(Process(f"controller-manager-{i}", [
+                py, "-m", "controlplane.controllers.manager", "--profile", t.profile,
+                "--kubeconfig", self.path("kubeconfigs", "controller-manager.kubeconfig"), *failover], host))
+            procs.append(Process(f"scheduler-{i}", [
+                py, "-m", "controlplane.scheduler", "--leader-elect", "--profile", t.profile,
+                "--kubeconfig", self.path("kubeconfigs", "scheduler.kubeconfig"), *failover], host))
+        for node in t.nodes():
+            argv = [
+                py, "-m", "nodeagent", "--node-name", node.name, "--address", node.address,
+                "--port", str(NODE_PORT), "--kubeconfig", self.path("kubeconfigs", f"{node.name}.kubeconfig"),
+                "--pod-cidr", t.node_pod_cidr(node), "--cluster-cidr", t.pod_cidr, "--service-cidr", t.service_cidr,
+                "--cluster-id", t.id, "--cpu", t.node_cpu, "--memory", t.node_memory, "--profile", t.profile,
+                "--network", t.network, "--data-dir", self.path("nodes", node.name),
+                "--tls-cert-file", self.path("pki", "nodes", f"{node.name}.crt"),
+                "--tls-private-key-file", self.path("pki", "nodes", f"{node.name}.key"), "--client-ca-file", ca,
+            ]
+            if node.master:  # masters are nodes too, kept for the control plane as kubeadm does
+                argv += ["--labels", "node-role.kubernetes.io/control-plane=",
+                         "--taints", "node-role.kubernetes.io/control-plane:NoSchedule"]
+            procs.append(Process(f"node-{node.name}", argv))
+        return procs
 
     # -- up ------------------------------------------------------------------------
 
     def prepare(self) -> None:
-        """Create the files a first start needs (PKI, tokens, kubeconfigs); keep existing ones."""
+        """Create the files a first start needs; keep existing ones."""
         os.makedirs(self.home, mode=0o700, exist_ok=True)
         os.makedirs(self.path("store"), exist_ok=True)
-        paths = pki.ensure_cluster_pki(self.path("pki"), server_dns=["localhost", "kubernetes",
-                                       "kubernetes.default", "kubernetes.default.svc"],
-                                       server_ips=[self.host, "127.0.0.1", "10.96.0.1"], admin_user=ADMIN)
-        tokens = self.path("tokens.csv")
-        if not os.path.exists(tokens):
-            pki.write_private(tokens, f'{secrets.token_hex(24)},{ADMIN},1,"system:masters"\n'.encode())
-        ca = _read(paths["ca.crt"])
-        admin = kubeconfig.build(NAME, self.server, ca, cert_pem=_read(paths["admin.crt"]),
-                                 key_pem=_read(paths["admin.key"]), user=ADMIN)
-        kubeconfig.write(self.admin_kubeconfig, admin)
-        # The API server's identity towards node agents (logs, exec, metrics), as kubeadm's
-        # apiserver-kubelet-client certificate.
-        self._client_cert("apiserver-kubelet-client", "kube-apiserver-kubelet-client")
-        cm_cert, cm_key = self._client_cert("controller-manager", "system:kube-controller-manager")
-        kubeconfig.write(self.path("controller-manager.kubeconfig"),
-                         kubeconfig.build(NAME, self.server, ca, cert_pem=cm_cert, key_pem=cm_key,
-                                          user="system:kube-controller-manager"))
-
-    def _client_cert(self, name: str, user: str) -> tuple[bytes, bytes]:
-        crt, key = self.path("pki", f"{name}.crt"), self.path("pki", f"{name}.key")
-        if not os.path.exists(crt):
-            cert, k = pki.new_cert(_read(self.path("pki", "ca.crt")), _read(self.path("pki", "ca.key")),
-                                   user, client=True)
-            pki.write_private(key, k)
-            pki.write_private(crt, cert)
-        return _read(crt), _read(key)
+        self.topology.save(self.path("cluster.yaml"))
+        self.credentials.prepare()
 
     def up(self, progress: Progress) -> bool:
-        """Start the cluster; False if it was running already. Raises ClusterError."""
-        if self.running():
+        """Start whatever of the cluster is not running (everything, the first time);
+        False if all of it was running already. Raises ClusterError."""
+        running = self.running()
+        procs = self._processes()
+        if running and all(p.name in running for p in procs):
             return False
-        if not _port_free(self.host, self.port):
-            raise ClusterError(f"port {self.port} on {self.host} is in use: stop what uses it, "
-                               f"or choose another with `kubeclass up --port N`")
+        self._check_ports(running)
         progress("Preparing certificates and credentials")
         self.prepare()
-        for proc in self._processes():
+        for proc in procs:
+            if proc.name in running:
+                continue
             progress(f"Starting {proc.name}")
-            self._spawn(proc)
-            if proc.name == "apiserver":
-                self._wait_ready(progress)
-        time.sleep(1.0)  # a process that fails at start-up fails within this
-        for proc in self._processes():
+            self.processes.spawn(proc)
+            if proc.name.startswith("apiserver-"):
+                self._wait_ready(proc.name, int(proc.argv[proc.argv.index("--bind") + 1].rsplit(":", 1)[1]), progress)
+        self._wait_nodes(progress)
+        for proc in procs:
             if proc.name not in self.running():
                 raise ClusterError(f"{proc.name} exited while starting; its log says:\n{self.log_tail(proc.name)}")
         progress("Writing the kubeclass context into your kubeconfig")
-        kubeconfig.merge(kubeconfig.user_kubeconfig_path(), kubeconfig.build(
-            NAME, self.server, _read(self.path("pki", "ca.crt")), cert_pem=_read(self.path("pki", "admin.crt")),
-            key_pem=_read(self.path("pki", "admin.key")), user=ADMIN))
+        kubeconfig.merge(kubeconfig.user_kubeconfig_path(), self.credentials.admin_config())
         return True
 
-    def _wait_ready(self, progress: Progress) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT
+    def _check_ports(self, running: dict[str, int]) -> None:
+        for i, port in enumerate(self.topology.api_ports(), start=1):
+            if f"apiserver-{i}" not in running and not _port_free("127.0.0.1", port):
+                raise ClusterError(f"port {port} on 127.0.0.1 is in use: stop what uses it, "
+                                   f"or choose other ports with `kubeclass up --port N`")
+        for node in self.topology.nodes():
+            if f"node-{node.name}" not in running and not _port_free(node.address, NODE_PORT):
+                raise ClusterError(f"{node.address}:{NODE_PORT} (node {node.name}) is in use: is another "
+                                   f"kubeclass cluster running? `kubeclass down` stops it")
+
+    def _wait_ready(self, name: str, port: int, progress: Progress) -> None:
         started = time.monotonic()
-        while time.monotonic() < deadline:
-            if "apiserver" not in self.running():
-                raise ClusterError(f"the API server exited while starting; its log says:\n{self.log_tail('apiserver')}")
+        while time.monotonic() - started < READY_TIMEOUT:
+            if name not in self.running():
+                raise ClusterError(f"{name} exited while starting; its log says:\n{self.log_tail(name)}")
             try:
-                r = requests.get(f"{self.server}/readyz", verify=self.path("pki", "ca.crt"), timeout=2)
+                r = requests.get(f"https://127.0.0.1:{port}/readyz", verify=self.path("pki", "ca.crt"), timeout=2)
                 if r.status_code == 200:
                     return
             except requests.RequestException:
                 pass
-            progress(f"Waiting for the API server to answer /readyz ({time.monotonic() - started:.0f}s)")
+            progress(f"Waiting for {name} to answer /readyz ({time.monotonic() - started:.0f}s)")
             time.sleep(0.3)
-        raise ClusterError(f"the API server did not become ready within {READY_TIMEOUT:.0f}s; "
-                           f"see {self.path('logs', 'apiserver.log')}")
+        raise ClusterError(f"{name} did not become ready within {READY_TIMEOUT:.0f}s; see {self.processes.log(name)}")
 
-    def log_tail(self, name: str, lines: int = 20) -> str:
-        try:
-            with open(self.path("logs", f"{name}.log"), errors="replace") as f:
-                return "".join(f.readlines()[-lines:])
-        except OSError:
-            return "(no log)"
+    def _wait_nodes(self, progress: Progress) -> None:
+        wanted = [n.name for n in self.topology.nodes()]
+        started = time.monotonic()
+        while time.monotonic() - started < NODES_TIMEOUT:
+            ready = [n for n, ok, _ in self.nodes() if ok]
+            missing = [n for n in wanted if n not in ready]
+            if not missing:
+                return
+            for name in missing:
+                if f"node-{name}" not in self.running():
+                    raise ClusterError(f"the node agent of {name} exited; its log says:\n{self.log_tail('node-' + name)}")
+            progress(f"Waiting for the nodes to be Ready: {len(wanted) - len(missing)}/{len(wanted)} "
+                     f"({time.monotonic() - started:.0f}s)")
+            time.sleep(0.5)
+        raise ClusterError(f"nodes not Ready within {NODES_TIMEOUT:.0f}s: {', '.join(missing)}; "
+                           f"see {self.processes.log_dir}")
+
+    # -- what is there -------------------------------------------------------------
+
+    def _get(self, path: str) -> Any:
+        config = self.credentials
+        cert = (config.path("pki", "admin.crt"), config.path("pki", "admin.key"))
+        for server in self.topology.servers():
+            try:
+                r = requests.get(server + path, cert=cert, verify=config.path("pki", "ca.crt"), timeout=3)
+                if r.status_code == 200:
+                    return r.json()
+            except requests.RequestException:
+                continue
+        return None
+
+    def nodes(self) -> list[tuple[str, bool, str]]:
+        """(name, Ready?, roles) of every Node the API knows, or [] when it does not answer."""
+        listed = self._get("/api/v1/nodes") or {"items": []}
+        out = []
+        for node in listed["items"]:
+            conditions = {c["type"]: c["status"] for c in (node.get("status") or {}).get("conditions") or []}
+            roles = ",".join(k.split("/", 1)[1] for k in (node["metadata"].get("labels") or {})
+                             if k.startswith("node-role.kubernetes.io/")) or "<none>"
+            out.append((node["metadata"]["name"], conditions.get("Ready") == "True", roles))
+        return out
+
+    def leaders(self) -> dict[str, str]:
+        """Who holds the controller manager's and the scheduler's leader Leases."""
+        found = {}
+        for lease in ("kube-controller-manager", "kube-scheduler"):
+            obj = self._get(f"/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/{lease}")
+            found[lease] = ((obj or {}).get("spec") or {}).get("holderIdentity") or "(none)"
+        return found
 
     # -- down ----------------------------------------------------------------------
 
     def down(self, progress: Progress) -> list[str]:
-        """Stop every process of the cluster; returns the names stopped."""
+        """Stop every process of the cluster, node agents first; returns the names stopped."""
+        running = self.running()
         stopped = []
-        for name, pid in self.running().items():
-            progress(f"Stopping {name}")
-            _stop_group(pid)
-            stopped.append(name)
-        for name in os.listdir(self.path("run")) if os.path.isdir(self.path("run")) else []:
-            os.remove(self.path("run", name))
+        for prefix in ("node-", "scheduler-", "controller-manager-", "apiserver-", ""):
+            names = [n for n in running if n.startswith(prefix) and n not in stopped]
+            if names:
+                progress(f"Stopping {', '.join(names)}")
+                stopped += self.processes.stop(names)
+        self._remove_network_leftovers()
         return stopped
+
+    def machines(self) -> dict[str, list[str]]:
+        """The processes of each machine: a master runs four, a worker one."""
+        found: dict[str, list[str]] = {}
+        for node in self.topology.nodes():
+            found[node.name] = [f"node-{node.name}"]
+            if node.master:
+                found[node.name] = [f"{c}-{node.index}" for c in ("apiserver", "controller-manager", "scheduler")] + [
+                    f"node-{node.name}"]
+        return found
+
+    def stop(self, targets: list[str], progress: Progress, *, kill: bool = False) -> list[str]:
+        """Stop some machines (``worker-1``: everything it runs) or components
+        (``controller-manager-2``); ``kill`` is a power cut: SIGKILL, nothing cleans up.
+        ``up`` starts them again. Raises ClusterError for a name that is neither."""
+        machines, components = self.machines(), [p.name for p in self._processes()]
+        names: list[str] = []
+        for target in targets:
+            if target not in machines and target not in components:
+                raise ClusterError(f"no machine or component {target!r}: choose from {', '.join(machines)} "
+                                   f"or a component `kubeclass status` lists")
+            names += [n for n in machines.get(target, [target]) if n not in names]
+        progress(f"{'Killing' if kill else 'Stopping'} {', '.join(names)}")
+        return self.processes.stop(names, kill=kill)
+
+    def _remove_network_leftovers(self) -> None:
+        """Namespaces and interfaces a killed node agent could not remove (they carry our id)."""
+        if os.geteuid() != 0 or not shutil.which("ip"):
+            return
+        prefix = f"kc{self.topology.id}"
+        netns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split("\n")
+        for name in (line.split()[0] for line in netns if line.startswith(prefix)):
+            subprocess.run(["ip", "netns", "delete", name], capture_output=True)
+        links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
+        for line in links.splitlines():
+            name = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+            if name.startswith(prefix):
+                subprocess.run(["ip", "link", "delete", name], capture_output=True)
 
     def delete(self) -> None:
         """Forget the cluster: its data directory and its kubeconfig entries."""
         kubeconfig.remove(kubeconfig.user_kubeconfig_path(), NAME, ADMIN)
         shutil.rmtree(self.home, ignore_errors=True)
 
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/<pid>/stat after the command name, or None if there is no such process."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _start_time(pid: int) -> str:
-    fields = _stat(pid)
-    return fields[19] if fields else ""  # field 22 of stat: when the process started, in ticks
-
-
-def _read_pidfile(path: str) -> tuple[int | None, str]:
-    try:
-        pid, _, started = open(path).read().strip().partition(" ")
-        return int(pid), started
-    except (OSError, ValueError):
-        return None, ""
-
-
-def _is_ours(pid: int, started: str) -> bool:
-    """Alive, and the very process we started: a pid may since have been reused, and
-    right after exec even its command line may not show yet, but its start time is fixed."""
-    fields = _stat(pid)
-    return bool(fields) and fields[0] != "Z" and fields[19] == started
-
-
-def _stop_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    deadline = time.monotonic() + STOP_GRACE
-    while time.monotonic() < deadline:
-        if not _group_alive(pid):
-            return
-        time.sleep(0.1)
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-
-
-def _group_alive(pgid: int) -> bool:
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as f:
-                    fields = f.read().rsplit(")", 1)[1].split()
-                if int(fields[2]) == pgid and fields[0] != "Z":
-                    return True
-            except (OSError, IndexError, ValueError):
-                continue
-    return False
-
-
-def _port_free(host: str, port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-            return True
-        except OSError:
-            return False

@@ -14,6 +14,7 @@ import time
 
 from rich.console import Console
 
+from .. import profiles
 from .local import ClusterError, LocalCluster, default_home
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -22,16 +23,17 @@ NEXT_STEPS = """
 [bold green]kubeclass is up.[/] The [bold]kubeclass[/] context is now current in your kubeconfig.
 
 Try:
-  kubectl get namespaces
-  kubectl api-resources
-  kubectl create deployment web --image=nginx --dry-run=client -o yaml | kubectl apply -f -
+  kubectl get nodes
+  kubectl create deployment hello --image=kubeclass/hello:1 --replicas=3 --dry-run=client -o yaml | kubectl apply -f -
+  kubectl get pods -o wide
+  kubeclass status
 
 Stop it with [bold]kubeclass down[/]. The cluster keeps its state in {home}.
 """
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    cluster = LocalCluster(args.home, port=args.port)
+    cluster = LocalCluster(args.home, port=args.port, workers=args.workers, profile=args.profile)
     try:
         with console.status("Starting kubeclass") as status:
             started = cluster.up(lambda message: status.update(message))
@@ -45,7 +47,8 @@ def cmd_up(args: argparse.Namespace) -> int:
         console.print(f"[red]error:[/] {e}")
         return 1
     if not started:
-        console.print(f"kubeclass is already running ({cluster.server}); `kubeclass down` stops it.")
+        console.print(f"kubeclass is already running ({cluster.server}); `kubeclass status` shows it, "
+                      "`kubeclass down` stops it.")
     else:
         console.print(NEXT_STEPS.format(home=cluster.home))
     if args.foreground:
@@ -79,14 +82,40 @@ def cmd_down(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    cluster = LocalCluster(args.home)
+    try:
+        stopped = cluster.stop(args.names, lambda message: console.print(message), kill=args.kill)
+    except ClusterError as e:
+        console.print(f"[red]error:[/] {e}")
+        return 1
+    if not stopped:
+        console.print("None of them was running.")
+    else:
+        console.print(f"Stopped {', '.join(stopped)}. `kubeclass up` starts {'it' if len(stopped) == 1 else 'them'} again.")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     cluster = LocalCluster(args.home)
     running = cluster.running()
     if not running:
         console.print("kubeclass is not running. Start it with `kubeclass up`.")
         return 1
-    for name, pid in running.items():
-        console.print(f"{name:<20} running (pid {pid})")
+    t = cluster.topology
+    console.print(f"[bold]cluster[/] {t.id}: {t.masters} masters, {t.workers} workers, profile {t.profile}, "
+                  f"pods {t.pod_cidr}, services {t.service_cidr}")
+    console.print("[bold]components[/]")
+    for proc in cluster._processes():
+        pid = running.get(proc.name)
+        state = f"running (pid {pid})" if pid else "[red]not running[/]"
+        console.print(f"  {proc.name:<22} {state}   log: {cluster.processes.log(proc.name)}")
+    console.print("[bold]leaders[/]")
+    for lease, holder in cluster.leaders().items():
+        console.print(f"  {lease:<24} {holder}")
+    console.print("[bold]nodes[/]")
+    for name, ready, roles in cluster.nodes():
+        console.print(f"  {name:<12} {'Ready' if ready else '[red]NotReady[/]':<10} {roles}")
     return 0
 
 
@@ -95,12 +124,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--home", default=None, help=f"the cluster's data directory (default {default_home()})")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start a local cluster and point kubectl at it")
-    up.add_argument("--port", type=int, default=6443, help="the API server's port on 127.0.0.1 (default 6443)")
+    up.add_argument("--port", type=int, default=None,
+                    help="the first API server's port on 127.0.0.1; the others follow (default 6443)")
+    up.add_argument("--workers", type=int, default=None, help="worker nodes (default 2)")
+    up.add_argument("--profile", choices=sorted(profiles.PROFILES), default=None,
+                    help="timing profile: classroom (failures noticed in seconds, the default) or kubernetes")
     up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops the cluster")
     up.set_defaults(run=cmd_up)
     down = sub.add_parser("down", help="stop the local cluster")
     down.add_argument("--delete", action="store_true", help="also delete its data and kubeconfig entries")
     down.set_defaults(run=cmd_down)
+    stop = sub.add_parser("stop", help="stop machines or components of the cluster (`kubeclass up` restarts them)")
+    stop.add_argument("names", nargs="+", metavar="NAME",
+                      help="a machine (master-1, worker-2: all it runs) or a component (scheduler-3)")
+    stop.add_argument("--kill", action="store_true", help="SIGKILL, as if the machine lost power: nothing cleans up")
+    stop.set_defaults(run=cmd_stop)
     status = sub.add_parser("status", help="show the local cluster's processes")
     status.set_defaults(run=cmd_status)
     return parser

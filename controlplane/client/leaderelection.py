@@ -46,6 +46,7 @@ import dataclasses
 import datetime
 import logging
 import math
+import os
 import random
 import socket
 import threading
@@ -83,8 +84,10 @@ def parse_time(value: str | None) -> float | None:
 
 
 def default_identity() -> str:
-    """``<hostname>_<uuid>``: unique even for two processes on one machine."""
-    return f"{socket.gethostname()}_{uuid.uuid4()}"
+    """``<hostname>_<uuid>``: unique even for two processes on one machine. A local
+    cluster's masters share one machine, so ``kubeclass up`` names each master's processes'
+    host in KUBECLASS_HOSTNAME (``master-2_...``): ``kubeclass status`` then shows who leads."""
+    return f"{os.environ.get('KUBECLASS_HOSTNAME') or socket.gethostname()}_{uuid.uuid4()}"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -167,3 +167,11 @@ def test_openapi_documents(api):
     assert schema["x-kubernetes-group-version-kind"][0]["kind"] == "CronTab"
     assert "metadata" in schema["properties"]
     assert json.dumps(custom).count("strategic-merge-patch") == 0
+
+
+def test_nulls_in_a_custom_resources_metadata_are_decoded_as_go_does(api):
+    api.post(CRDS, crontab_crd())
+    body = crontab("nulls")
+    body["metadata"]["managedFields"] = [None]
+    r = api.post(CT, body)
+    assert r.status_code == 422 and "managedFields[0]" in r.json["message"]

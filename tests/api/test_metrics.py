@@ -128,3 +128,14 @@ def test_cpu_quantities_print_as_go_does(value, exponent, text):
 def test_memory_quantities_print_as_go_does(value, text):
     assert binary_quantity(value) == text
 
+
+
+def test_table_sums_read_back_every_quantity_the_metrics_print():
+    # A node's memory is usually a multiple of 1024 bytes, printed "37588Ki": the table sums
+    # such values (found by the fuzz run once real node agents reported memory).
+    from controlplane.api.handlers.metrics import _parse, binary_quantity, decimal_quantity
+
+    for value in (38490112, 38490111, 1000, 999, 0, 5 * 1024**3):
+        assert _parse(binary_quantity(value)) == value * 10**9
+    for nanos in (250_000_000, 1_500_000_000, 137_855_343, 0):
+        assert _parse(decimal_quantity(nanos, -9)) == nanos

@@ -169,7 +169,7 @@ def test_no_request_gets_a_5xx_or_a_body_that_is_not_a_status(cluster, request, 
             for m, p, ct, body, what in huge_bodies(world)]
     tally = Tally(os.environ.get("KUBECLASS_FUZZ_TRACE", ""))
     runner = Runner(cluster.server, http, new_session, tally,
-                    ServerLog(cluster.local.path("logs", "apiserver.log")), reseed, huge)
+                    ServerLog(cluster.local.path("logs", "apiserver-1.log")), reseed, huge)
     strategy = fuzz_requests(world, cluster.token)
     try:
         run_seed = SEED

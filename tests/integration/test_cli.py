@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -61,12 +62,18 @@ def test_up_status_down(env, tmp_path):
     up = subprocess.run([*KUBECLASS, "up", "--port", str(port)], env=environ, capture_output=True, text=True,
                         timeout=120)
     assert up.returncode == 0, up.stderr
-    assert "kubeclass is up" in up.stderr and "kubectl get namespaces" in up.stderr
+    assert "kubeclass is up" in up.stderr and "kubectl get nodes" in up.stderr
     config = yaml.safe_load((tmp_path / "kubeconfig").read_text())
     assert config["current-context"] == "kubeclass"
     assert config["clusters"][0]["cluster"]["server"] == f"https://127.0.0.1:{port}"
     status = subprocess.run([*KUBECLASS, "status"], env=environ, capture_output=True, text=True, timeout=30)
-    assert status.returncode == 0 and "apiserver" in status.stderr and "controller-manager" in status.stderr
+    assert status.returncode == 0, status.stderr
+    for line in ("apiserver-1", "apiserver-3", "controller-manager-2", "scheduler-3", "node-worker-2",
+                 "kube-controller-manager  master-", "kube-scheduler           master-"):
+        assert line in status.stderr, line
+    nodes = [line.split()[:2] for line in status.stderr.split("nodes", 1)[1].splitlines() if line.strip()]
+    assert nodes == [["master-1", "Ready"], ["master-2", "Ready"], ["master-3", "Ready"],
+                     ["worker-1", "Ready"], ["worker-2", "Ready"]]
     again = subprocess.run([*KUBECLASS, "up", "--port", str(port)], env=environ, capture_output=True, text=True,
                            timeout=60)
     assert again.returncode == 0 and "already running" in again.stderr
@@ -83,8 +90,11 @@ def test_ctrl_c_in_the_foreground_stops_everything(env):
     proc = subprocess.Popen([*KUBECLASS, "up", "--foreground", "--port", str(free_port())], env=environ,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        assert wait_until(lambda: len(cluster_processes(home)) >= 4, 60), "the cluster started"
-        time.sleep(1.5)  # past the start-up checks, into the foreground loop
+        assert proc.stdout is not None
+        lines: list[str] = []
+        threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
+        assert wait_until(lambda: "Running in the foreground" in "".join(lines), 90), "".join(lines)
+        assert len(cluster_processes(home)) >= 4, "the cluster runs"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
         assert wait_until(lambda: not cluster_processes(home), 15), "Ctrl-C leaves no orphan process"

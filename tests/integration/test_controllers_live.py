@@ -165,7 +165,9 @@ def start_manager(workdir: Path, api: API, name: str, *extra: str) -> tuple[subp
         proc = subprocess.Popen(
             [sys.executable, "-m", "controlplane.controllers.manager",
              "--kubeconfig", str(write_kubeconfig(workdir, api.base)), "--workers", "2", "--discovery-period", "1",
-             *extra],
+             # These tests build owners and dependents by hand: no workload controller may
+             # manage them meanwhile.
+             "--controllers", "garbagecollector,namespace,serviceaccount", *extra],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     return proc, log_path
 

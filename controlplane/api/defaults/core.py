@@ -25,12 +25,12 @@ NOT_READY_TOLERATION_SECONDS = 300
 UNREACHABLE_TOLERATION_SECONDS = 300
 
 
-def set_default_toleration_seconds(seconds: int) -> None:
+def set_default_toleration_seconds(not_ready: int, unreachable: int) -> None:
     """The API server's ``--default-not-ready-toleration-seconds`` and
     ``--default-unreachable-toleration-seconds``: how long pods stay on a node that went
     away (the classroom timing profile shortens upstream's 300 s to seconds)."""
     global NOT_READY_TOLERATION_SECONDS, UNREACHABLE_TOLERATION_SECONDS
-    NOT_READY_TOLERATION_SECONDS = UNREACHABLE_TOLERATION_SECONDS = seconds
+    NOT_READY_TOLERATION_SECONDS, UNREACHABLE_TOLERATION_SECONDS = not_ready, unreachable
 # The two built-in PriorityClasses; any other class counts as priority 0 here.
 SYSTEM_PRIORITIES = {"system-cluster-critical": 2000000000, "system-node-critical": 2000001000}
 

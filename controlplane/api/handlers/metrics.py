@@ -34,6 +34,7 @@ from .. import errors, nodeclient
 from .. import meta as objmeta
 from ..registry import ListOptions, Registry, RESTStore
 from ..requestinfo import RequestInfo
+from ..validation.quantity import parse as parse_quantity
 from .render import Renderer
 
 log = logging.getLogger(__name__)
@@ -256,13 +257,8 @@ def decimal_quantity(value: int, exponent: int = 0) -> str:
 
 
 def _parse(quantity: str) -> int:
-    """A quantity printed by the two functions here, in billionths (nanocores, nanobytes)."""
-    number = quantity.rstrip("numkMGTPEi")
-    suffix = quantity[len(number):]
-    if suffix.endswith("i"):
-        return int(number) * 1024 ** (_BINARY_SUFFIXES.index(suffix)) * 10**9
-    exponent = {v: k for k, v in _DECIMAL_SUFFIXES.items()}[suffix]
-    return int(number) * 10 ** (exponent + 9)
+    """A quantity in billionths (nanocores, nanobytes), whatever suffix it carries."""
+    return int(parse_quantity(quantity).value * 10**9)
 
 
 def binary_quantity(value: int) -> str:

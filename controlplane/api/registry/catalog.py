@@ -28,7 +28,7 @@ from ..resources import BUILTIN, ResourceInfo
 from .custom import CLEANUP_FINALIZER, CRDStrategy, CustomResourceStrategy, resource_info, served_versions
 from .kinds import EventsV1Strategy, NamespaceStrategy, NodeStrategy, PodStrategy
 from .options import DeleteOptions, ListOptions, WriteOptions
-from .services import KUBERNETES_SERVICE_IP, ServiceStrategy
+from .services import ServiceStrategy, kubernetes_service_ip
 from .store import RESTStore
 from .strategy import Strategy
 
@@ -198,7 +198,7 @@ class Registry:
             self._ensure(namespaces, "", {"metadata": {"name": name}}, opts)
         service = {
             "metadata": {"name": "kubernetes", "labels": {"component": "apiserver", "provider": "kubernetes"}},
-            "spec": {"clusterIP": KUBERNETES_SERVICE_IP, "type": "ClusterIP", "sessionAffinity": "None",
+            "spec": {"clusterIP": kubernetes_service_ip(), "type": "ClusterIP", "sessionAffinity": "None",
                      "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": advertise_port}]},
         }
         self._ensure(self._builtin[("", "v1", "services")], "default", service, opts)

@@ -99,8 +99,11 @@ class CustomResourceStrategy(Strategy):
     def prune(self, obj: dict[str, Any]) -> None:
         crdschema.prune(obj, self.schema)
         if isinstance(obj.get("metadata"), dict):
-            # Wrapped, so that only metadata is pruned against ObjectMeta (the dict is shared).
-            decoding.prune_unknown({"metadata": obj["metadata"]}, _metadata_only())
+            # Wrapped, so that only metadata is pruned against ObjectMeta (the dict is shared);
+            # nulls in it are decoded as Go decodes them, as for built-in kinds.
+            wrapped = {"metadata": obj["metadata"]}
+            decoding.prune_unknown(wrapped, _metadata_only())
+            decoding.null_as_go(wrapped, _metadata_only())
 
 
 class CRDStrategy(Strategy):

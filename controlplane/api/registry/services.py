@@ -23,12 +23,27 @@ from ..defaults.core import prepare_service_update
 from ..fielderrors import FieldError, invalid
 from .strategy import Strategy
 
-SERVICE_CIDR = ipaddress.ip_network("10.96.0.0/12")
-KUBERNETES_SERVICE_IP = str(SERVICE_CIDR.network_address + 1)  # the `kubernetes` Service's address
 NODE_PORTS = range(30000, 32768)
 IP_PREFIX = "/registry/core/serviceipallocations/"
 PORT_PREFIX = "/registry/core/servicenodeportallocations/"
 RANDOM_TRIES = 64
+DEFAULT_SERVICE_CIDR = "10.96.0.0/12"  # upstream's default --service-cluster-ip-range
+_service_cidr = ipaddress.ip_network(DEFAULT_SERVICE_CIDR)
+
+
+def set_service_cidr(cidr: str) -> None:
+    """The API server's ``--service-cluster-ip-range``: where ClusterIPs come from."""
+    global _service_cidr
+    _service_cidr = ipaddress.ip_network(cidr)
+
+
+def service_cidr() -> ipaddress.IPv4Network:
+    return _service_cidr
+
+
+def kubernetes_service_ip() -> str:
+    """The `kubernetes` Service's address: the range's first."""
+    return str(_service_cidr.network_address + 1)
 
 
 def _needs_ip(spec: dict[str, Any]) -> bool:
@@ -110,7 +125,7 @@ class _Hosts:
 class ServiceStrategy(Strategy):
     def __init__(self, info, storage: st.Storage) -> None:
         super().__init__(info)
-        self.ips = Allocator(storage, IP_PREFIX, _Hosts(SERVICE_CIDR), "cluster IP")
+        self.ips = Allocator(storage, IP_PREFIX, _Hosts(service_cidr()), "cluster IP")
         self.ports = Allocator(storage, PORT_PREFIX, NODE_PORTS, "node port")
 
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
