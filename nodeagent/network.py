@@ -57,12 +57,17 @@ class PodNetwork(Protocol):
 
 
 class _Allocator:
-    """Hands out the host addresses of a network, remembering which pod has which."""
+    """Hands out the host addresses of a network, remembering which pod has which.
+
+    Like the host-local IPAM plugin, it goes round: the next address after the last one
+    handed out, so a just-freed address is not reused at once (neighbours may still have
+    the old pod's MAC address for it in their ARP caches)."""
 
     def __init__(self, network: ipaddress.IPv4Network, skip: int) -> None:
         self.network = network
         self.skip = skip  # addresses at the start that are not for pods (network, gateway)
         self.by_uid: dict[str, str] = {}
+        self._last = skip - 1
         self._lock = threading.Lock()
 
     def allocate(self, uid: str) -> str:
@@ -70,11 +75,14 @@ class _Allocator:
             if uid in self.by_uid:
                 return self.by_uid[uid]
             used = set(self.by_uid.values())
-            for offset in range(self.skip, self.network.num_addresses - 1):
+            count = self.network.num_addresses - 1 - self.skip
+            for step in range(1, count + 1):
+                offset = self.skip + (self._last - self.skip + step) % count
                 ip = self.network.network_address + offset
                 if (int(ip) & 0xFF) in (0, 255) or str(ip) in used:
                     continue
                 self.by_uid[uid] = str(ip)
+                self._last = offset
                 return str(ip)
         raise NetworkError(f"no free pod address left in {self.network}")
 
@@ -178,6 +186,7 @@ class NetnsNetwork:
             run_ip("-n", ns, "addr", "add", f"{ip}/{self.pod_cidr.prefixlen}", "dev", "eth0")
             run_ip("-n", ns, "link", "set", "eth0", "up")
             run_ip("-n", ns, "link", "set", "lo", "up")
+            run_ip("neigh", "flush", "to", ip, "dev", self.bridge, check=False)  # a previous owner's MAC
             for cidr in dict.fromkeys([self.cluster_cidr, self.service_cidr]):
                 if not ipaddress.ip_network(cidr).subnet_of(self.pod_cidr):  # type: ignore[arg-type]
                     run_ip("-n", ns, "route", "add", cidr, "via", self.gateway)

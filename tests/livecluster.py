@@ -34,10 +34,25 @@ def kubectl_binary(version: str) -> str:
     return found
 
 
-def free_port() -> int:
+def free_port(count: int = 3) -> int:
+    """A port on 127.0.0.1 free together with the ``count - 1`` after it (a cluster's
+    three API servers listen on port, port + 1, port + 2)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + count <= 65535 and all(_free(p) for p in range(port, port + count)):
+            return port
+    raise RuntimeError("no free port range on 127.0.0.1")
+
+
+def _free(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
 
 
 @dataclasses.dataclass

@@ -51,16 +51,17 @@ class ClusterError(Exception):
 
 class LocalCluster:
     def __init__(self, home: str | None = None, port: int | None = None, *, workers: int | None = None,
-                 profile: str | None = None, masters: int | None = None) -> None:
+                 profile: str | None = None, masters: int | None = None, scoring: str | None = None) -> None:
         self.home = os.path.abspath(home or default_home())
         self.processes = Processes(self.home)
         saved = Topology.load(self.path("cluster.yaml"))
         options = {k: v for k, v in (("api_port", port), ("workers", workers), ("profile", profile),
-                                     ("masters", masters)) if v is not None}
+                                     ("masters", masters), ("scoring", scoring)) if v is not None}
         if saved is None:
-            self.topology = Topology.new(**options)
+            self.topology = Topology.new(self.home, **options)
         else:
-            # A cluster keeps its id and ranges; workers and timing may change between runs.
+            # A cluster keeps its id and ranges; workers, timing and scoring may change between
+            # runs (``up`` then restarts the processes whose settings changed).
             self.topology = saved
             for key, value in options.items():
                 setattr(self.topology, key, value)
@@ -116,6 +117,7 @@ class LocalCluster:
                 "--kubeconfig", self.path("kubeconfigs", "controller-manager.kubeconfig"), *failover], host))
             procs.append(Process(f"scheduler-{i}", [
                 py, "-m", "controlplane.scheduler", "--leader-elect", "--profile", t.profile,
+                "--scoring-strategy", t.scoring.removesuffix("-allocated"),
                 "--kubeconfig", self.path("kubeconfigs", "scheduler.kubeconfig"), *failover], host))
         for node in t.nodes():
             argv = [
@@ -147,8 +149,17 @@ class LocalCluster:
         False if all of it was running already. Raises ClusterError."""
         running = self.running()
         procs = self._processes()
-        if running and all(p.name in running for p in procs):
+        changed = [p.name for p in procs if p.name in running and self.processes.argv(p.name) != p.argv]
+        extra = [name for name in running if name not in {p.name for p in procs}]  # e.g. after --workers 1
+        if running and all(p.name in running for p in procs) and not changed and not extra:
             return False
+        if extra:
+            progress(f"Stopping {', '.join(extra)}: no longer part of the cluster")
+            self.processes.stop(extra)
+        if changed:
+            progress(f"Restarting {', '.join(changed)}: their settings changed")
+            self.processes.stop(changed)
+        running = self.running()
         self._check_ports(running)
         progress("Preparing certificates and credentials")
         self.prepare()

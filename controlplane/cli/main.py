@@ -33,7 +33,8 @@ Stop it with [bold]kubeclass down[/]. The cluster keeps its state in {home}.
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    cluster = LocalCluster(args.home, port=args.port, workers=args.workers, profile=args.profile)
+    cluster = LocalCluster(args.home, port=args.port, workers=args.workers, profile=args.profile,
+                           scoring=args.scoring)
     try:
         with console.status("Starting kubeclass") as status:
             started = cluster.up(lambda message: status.update(message))
@@ -104,6 +105,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 1
     t = cluster.topology
     console.print(f"[bold]cluster[/] {t.id}: {t.masters} masters, {t.workers} workers, profile {t.profile}, "
+                  f"scoring {t.scoring}, "
                   f"pods {t.pod_cidr}, services {t.service_cidr}")
     console.print("[bold]components[/]")
     for proc in cluster._processes():
@@ -129,6 +131,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=None, help="worker nodes (default 2)")
     up.add_argument("--profile", choices=sorted(profiles.PROFILES), default=None,
                     help="timing profile: classroom (failures noticed in seconds, the default) or kubernetes")
+    up.add_argument("--scoring", choices=["least-allocated", "most-allocated"], default=None,
+                    help="how the scheduler ranks nodes: least-allocated spreads pods (the default), "
+                         "most-allocated packs them (bin packing); a running cluster's schedulers restart")
     up.add_argument("--foreground", action="store_true", help="stay attached; Ctrl-C stops the cluster")
     up.set_defaults(run=cmd_up)
     down = sub.add_parser("down", help="stop the local cluster")

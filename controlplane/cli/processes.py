@@ -3,9 +3,9 @@
 Where it sits: under ``local.py``. Each process runs under a supervisor that restarts it
 when it exits (``supervisor.py``), in a session of its own (closing the terminal does not
 stop the cluster); its output goes to ``logs/<name>.log``, and
-``run/<name>.pid`` records its pid *and its start time*: a pid may be reused by an
+``run/<name>.pid`` records its pid *and its start time* (a pid may be reused by an
 unrelated program once ours has exited, but a start time never repeats, so ``down``
-never signals a stranger. Stopping sends SIGTERM to the whole process group (gunicorn's
+never signals a stranger) and its command line (so ``up`` sees when settings changed). Stopping sends SIGTERM to the whole process group (gunicorn's
 master and workers together, with their supervisor), then SIGKILL to whatever is still
 there after the grace; ``kill=True`` sends SIGKILL at once, as a power cut would.
 """
@@ -13,6 +13,7 @@ there after the grace; ``kill=True`` sends SIGKILL at once, as a power cut would
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -65,13 +66,21 @@ class Processes:
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                      start_new_session=True, cwd=self.home, env={**os.environ, **proc.env})
             with open(self.pidfile(proc.name), "w") as f:
-                f.write(f"{child.pid} {_start_time(child.pid)}\n")
+                f.write(f"{child.pid} {_start_time(child.pid)}\n{json.dumps(proc.argv)}\n")
         finally:
             signal.signal(signal.SIGINT, previous)
             log.close()
         if interrupted:
             raise KeyboardInterrupt
         return child.pid
+
+    def argv(self, name: str) -> list[str] | None:
+        """The command line a running process was started with (None if unknown)."""
+        try:
+            with open(self.pidfile(name)) as f:
+                return json.loads(f.read().split("\n")[1])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def stop(self, names: list[str], *, kill: bool = False) -> list[str]:
         """SIGTERM the named process groups together, wait, SIGKILL what remains
@@ -116,7 +125,7 @@ def _start_time(pid: int) -> str:
 def _read_pidfile(path: str) -> tuple[int | None, str]:
     try:
         with open(path) as f:
-            pid, _, started = f.read().strip().partition(" ")
+            pid, _, started = f.readline().strip().partition(" ")
         return int(pid), started
     except (OSError, ValueError):
         return None, ""

@@ -9,12 +9,14 @@ A local cluster, as docs/workloads.md describes it: master *i* runs an API serve
 (``master-i`` at ``127.0.<b>.i``); worker *j* runs a node agent (``worker-j`` at
 ``127.0.<b>.<10 + j>``), where the block *b* is the first whose node port is free (1 when
 this is the only cluster). Every node gets a /24 of the cluster's pod range. The pod and
-service ranges are chosen not to overlap anything already routed on this machine, so
-that several clusters (the test suite starts a few) can run side by side.
+service ranges are chosen not to overlap anything already routed on this machine, nor
+what another cluster just claimed, so that several clusters (the test suite starts a
+few) can run side by side.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import os
@@ -22,12 +24,15 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
+import time
+from collections.abc import Callable
 
 import yaml
 
 from .. import profiles
 
-POD_RANGES = [f"10.{n}.0.0/16" for n in range(244, 255)]
+POD_RANGES = [f"10.{n}.0.0/16" for n in [*range(244, 255), *range(160, 244)]]  # 10.244 first, as kubeadm
 SERVICE_RANGES = [f"10.{n}.0.0/16" for n in range(96, 112)]
 NODE_PORT = 10250
 
@@ -50,6 +55,7 @@ class Topology:
     masters: int = 3
     workers: int = 2
     profile: str = "classroom"
+    scoring: str = "least-allocated"  # the schedulers' NodeResourcesFit strategy: or most-allocated (bin packing)
     api_port: int = 6443
     pod_cidr: str = POD_RANGES[0]
     service_cidr: str = SERVICE_RANGES[0]
@@ -96,21 +102,63 @@ class Topology:
         return cls(**{k: v for k, v in data.items() if k in known})
 
     @classmethod
-    def new(cls, **options) -> Topology:
-        """A fresh topology with ranges nothing on this machine routes yet."""
+    def new(cls, home: str, **options) -> Topology:
+        """A fresh topology with ranges nothing on this machine routes yet, and that no
+        other cluster being created at the same moment has claimed (see :class:`Claims`)."""
         used = _networks_in_use()
-        pod = _first_free(POD_RANGES, used)
-        service = _first_free(SERVICE_RANGES, used | {ipaddress.ip_network(pod)})
-        return cls(id=secrets.token_hex(2), pod_cidr=pod, service_cidr=service, node_block=_free_block(),
-                   **options)
+        claims = Claims(home)
+        pod = claims.first(POD_RANGES, lambda r: not _overlaps(r, used))
+        service = claims.first(SERVICE_RANGES, lambda r: not _overlaps(r, used | {ipaddress.ip_network(pod)}))
+        block = claims.first([str(b) for b in range(1, 255)], lambda b: all(
+            _port_free(f"127.0.{b}.{i}", NODE_PORT) for i in (1, 2, 3, 11, 12)))
+        return cls(id=secrets.token_hex(2), pod_cidr=pod, service_cidr=service, node_block=int(block), **options)
 
 
-def _free_block() -> int:
-    """A block 127.0.<k>.x whose node port nobody listens on (another cluster's nodes would)."""
-    for block in range(1, 255):
-        if all(_port_free(f"127.0.{block}.{i}", NODE_PORT) for i in (1, 2, 3, 11, 12)):
-            return block
-    return 1
+class Claims:
+    """Which cluster took which range, for clusters created at the same time.
+
+    Routes show the ranges of running clusters, but a cluster only routes its pod range
+    once its node agents start; two clusters created within seconds of each other (test
+    runs side by side) would pick the same one. So each choice is also claimed: a file
+    ``<claims dir>/<range>`` created exclusively, naming the cluster's data directory. A
+    claim whose cluster has since been deleted (or was never saved, after a minute) is free again.
+    """
+
+    def __init__(self, home: str) -> None:
+        self.home = home
+        self.dir = os.environ.get("KUBECLASS_CLAIMS_DIR") or os.path.join(tempfile.gettempdir(), "kubeclass-claims")
+
+    def first(self, candidates: list[str], usable: Callable[[str], bool]) -> str:
+        os.makedirs(self.dir, mode=0o1777, exist_ok=True)
+        for candidate in candidates:
+            if usable(candidate) and self._claim(candidate):
+                return candidate
+        return candidates[0]  # everything looks taken: let the user see the overlap in the routes
+
+    def _claim(self, candidate: str) -> bool:
+        path = os.path.join(self.dir, candidate.replace("/", "_"))
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                if not self._stale(path):
+                    return False
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(self.home)
+            return True
+        return False
+
+    def _stale(self, path: str) -> bool:
+        try:
+            with open(path) as f:
+                owner = f.read().strip()
+            age = time.time() - os.stat(path).st_mtime
+        except OSError:
+            return True
+        return owner == self.home or (not os.path.exists(os.path.join(owner, "cluster.yaml")) and age > 60)
 
 
 def _port_free(host: str, port: int) -> bool:
@@ -142,9 +190,6 @@ def _networks_in_use() -> set[ipaddress.IPv4Network]:
     return found
 
 
-def _first_free(candidates: list[str], used: set[ipaddress.IPv4Network]) -> str:
-    for candidate in candidates:
-        network = ipaddress.ip_network(candidate)
-        if not any(network.overlaps(u) for u in used if u.prefixlen > 0):
-            return candidate
-    return candidates[0]  # everything looks taken: let the user see the overlap in the routes
+def _overlaps(candidate: str, used: set[ipaddress.IPv4Network]) -> bool:
+    network = ipaddress.ip_network(candidate)
+    return any(network.overlaps(u) for u in used if u.prefixlen > 0)

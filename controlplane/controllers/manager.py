@@ -52,6 +52,7 @@ SHUTDOWN_TIMEOUT = 3.0
 CONTROLLERS: dict[str, str] = {
     "daemonset": "controlplane.controllers.daemonset:make",
     "deployment": "controlplane.controllers.deployment:make",
+    "disruption": "controlplane.controllers.disruption:make",
     "endpoints": "controlplane.controllers.endpoints:make",
     "endpointslice": "controlplane.controllers.endpointslice:make",
     "garbagecollector": "controlplane.controllers.garbagecollector:make",

@@ -7,11 +7,15 @@ namespaces), otherwise every address of its network namespace.
 
     GET /          Hello from kubeclass/hello:1 on pod web-7d9c-abcde (10.244.1.5)
     GET /healthz   ok (or 500 once unhealthy: after $HEALTHZ_FAIL_AFTER seconds, or after /fail)
-    GET /readyz    ok (503 for the first $READY_AFTER seconds)
+    GET /readyz    ok (503 for the first $READY_AFTER seconds, or after /unready)
     GET /fail      make /healthz fail from now on (for the liveness probe lab)
+    GET /unready   make /readyz fail from now on; GET /ready undoes it (readiness probe lab)
     GET /version   1
 
-It logs every request to stdout and stops cleanly on SIGTERM.
+It logs every request to stdout. On SIGTERM it goes on answering for
+$SHUTDOWN_DELAY_SECONDS (default 2) before it stops: the pod's endpoint is being removed
+from every node's service proxy meanwhile, so a rolling update loses no request (the
+same reason upstream examples give their pods a ``preStop`` sleep).
 """
 
 import argparse
@@ -24,7 +28,7 @@ import threading
 import time
 
 STARTED = time.monotonic()
-state = {"unhealthy": False}
+state = {"unhealthy": False, "unready": False}
 
 
 def bind_address() -> str:
@@ -50,7 +54,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/readyz":
             if time.monotonic() - STARTED < float(os.environ.get("READY_AFTER") or "0"):
                 return self.reply(503, "not ready yet\n")
+            if state["unready"]:
+                return self.reply(503, "not ready (after /unready)\n")
             return self.reply(200, "ok\n")
+        if path in ("/unready", "/ready"):
+            state["unready"] = path == "/unready"
+            return self.reply(200, f"from now on /readyz answers {503 if state['unready'] else 200}\n")
         if path == "/fail":
             state["unhealthy"] = True
             return self.reply(200, "from now on /healthz fails\n")
@@ -81,9 +90,15 @@ def main() -> None:
     server = http.server.ThreadingHTTPServer((bind_address(), args.port), Handler)
     server.daemon_threads = True
 
+    delay = float(os.environ.get("SHUTDOWN_DELAY_SECONDS") or "2")
+
     def stop(signum: int, frame: object) -> None:
-        print(f"received signal {signum}, shutting down", flush=True)
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        print(f"received signal {signum}, answering for {delay:g}s more, then shutting down", flush=True)
+
+        def later() -> None:
+            time.sleep(delay)
+            server.shutdown()
+        threading.Thread(target=later, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

@@ -212,6 +212,19 @@ def test_most_allocated_packs_pods_onto_the_fuller_node():
     assert w.scheduler.schedule_one(timeout=0).node == "half"
 
 
+def test_most_allocated_packs_the_replicas_of_one_workload_together():
+    """The bin-packing profile turns the default spreading off: it would outvote packing."""
+    w = World(strategy="most")
+    for n in ("n1", "n2"):
+        w.node(make_node(n, cpu="2", memory="4Gi"))
+    placed = []
+    for i in range(4):
+        old = w.pod(make_pod(f"packed-{i}", cpu="200m", owner="packed"))
+        placed.append(w.scheduler.schedule_one(timeout=0).node)
+        w.deliver(f"packed-{i}", old)
+    assert len(set(placed)) == 1, placed
+
+
 def test_replicas_spread_over_nodes():
     w = World()
     for n in ("n1", "n2", "n3"):

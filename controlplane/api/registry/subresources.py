@@ -15,13 +15,15 @@ Where it sits: the resource handlers call these for ``/scale``, ``pods/binding``
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, NoReturn
 
+from ... import disruptionbudget as db
 from ... import storage as st
 from .. import errors
 from .. import meta as objmeta
 from ..fielderrors import invalid, required
 from ..patch import PatchError, json_patch, merge_patch, strategic_merge_patch
+from ..resources import BUILTIN
 from ..schema import builtin_schema
 from ..validation import meta as metavalidation
 from .options import DeleteOptions, ListOptions, WriteOptions, checked
@@ -161,17 +163,20 @@ def bind(pods: RESTStore, namespace: str, name: str, binding: Any) -> dict[str, 
 # -- eviction ----------------------------------------------------------------------
 
 
-def _ready(pod: dict[str, Any]) -> bool:
-    conditions = (pod.get("status") or {}).get("conditions") or []
-    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions) \
-        and not pod["metadata"].get("deletionTimestamp")
+def _workload_lookup(storage: st.Storage) -> db.Lookup:
+    """Workloads (by kind) read from storage, for the disruption budget arithmetic."""
+    infos = {info.kind: info for info in BUILTIN if info.kind in db.WORKLOAD_GROUPS}
 
+    def lookup(kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        info = infos.get(kind)
+        if info is None:
+            return None  # ReplicationControllers are not served here
+        try:
+            return storage.get(info.key(namespace, name))
+        except st.KeyNotFoundError:
+            return None
 
-def _percent_or_int(value: Any, total: int, round_up: bool) -> int:
-    if isinstance(value, str) and value.endswith("%"):
-        share = int(value[:-1]) * total / 100
-        return int(-(-share // 1)) if round_up else int(share)
-    return int(value)
+    return lookup
 
 
 def evict(pods: RESTStore, pdbs: RESTStore, namespace: str, name: str, eviction: Any) -> dict[str, Any]:
@@ -187,29 +192,67 @@ def evict(pods: RESTStore, pdbs: RESTStore, namespace: str, name: str, eviction:
         # Upstream answers this with a 500; it is a configuration the user can fix, so a 409.
         raise errors.conflict("pods", "", name, "This pod has more than one PodDisruptionBudget, "
                                                 "which the eviction subresource does not support.")
-    if budgets and _ready(pod):
-        _check_budget(pods, namespace, budgets[0])
-    pods.delete(namespace, name, DeleteOptions.from_request({}, eviction.get("deleteOptions") or {}))
+    options = DeleteOptions.from_request({}, eviction.get("deleteOptions") or {})
+    # A pod that is not healthy (not Ready, or already being disrupted) may always go, as
+    # with upstream's unhealthyPodEvictionPolicy AlwaysAllow.
+    if budgets and _healthy(pod, budgets[0]):
+        _check_budget(pods, pdbs, namespace, budgets[0]["metadata"]["name"], name, dry_run=options.dry_run)
+    pods.delete(namespace, name, options)
     return {**objmeta.success_status(), "code": 201}
 
 
-def _check_budget(pods: RESTStore, namespace: str, budget: dict[str, Any]) -> None:
-    # Upstream's disruption controller keeps status.disruptionsAllowed; kubeclass computes
-    # the same number at eviction time from the pods the budget selects.
-    spec = budget.get("spec") or {}
-    selected = [p for p in pods.list(namespace, ListOptions()).items
-                if metavalidation.label_selector_matches(spec.get("selector"), p["metadata"].get("labels") or {})]
-    expected, healthy = len(selected), sum(1 for p in selected if _ready(p))
-    if spec.get("maxUnavailable") is not None:
-        desired = expected - _percent_or_int(spec["maxUnavailable"], expected, round_up=True)
-    else:
-        desired = _percent_or_int(spec.get("minAvailable", 1), expected, round_up=True)
-    if healthy - 1 < desired:
-        name = budget["metadata"]["name"]
-        message = f"The disruption budget {name} needs {desired} healthy pods and has {healthy} currently"
-        raise errors.too_many_requests(
-            "Cannot evict pod as it would violate the pod's disruption budget.",
-            [{"reason": "DisruptionBudget", "message": message}])
+def _healthy(pod: dict[str, Any], budget: dict[str, Any]) -> bool:
+    recorded = (budget.get("status") or {}).get("disruptedPods")
+    return db.is_healthy(pod, db.pending_disruptions(recorded, [pod], objmeta.now())[0])
+
+
+def _check_budget(pods: RESTStore, pdbs: RESTStore, namespace: str, budget_name: str, pod_name: str, *,
+                  dry_run: bool) -> None:
+    """Spend one of the budget's disruptions on ``pod_name``, or refuse with 429.
+
+    The numbers are the disruption controller's (``controlplane.disruptionbudget``), but
+    computed here, from storage, at eviction time: the answer never waits for the
+    controller. Deciding and recording are one compare-and-swap write of the budget's
+    ``status.disruptedPods`` (and ``disruptionsAllowed``), as upstream's eviction does: a
+    concurrent eviction (kubectl drain evicts in parallel; three API servers share the
+    store) loses the swap, reads again and finds this pod no longer healthy, although
+    its deletionTimestamp is not written yet. Terminating pods never count as healthy.
+    """
+    lookup = _workload_lookup(pods.storage)
+
+    def decide(budget: dict[str, Any]) -> dict[str, Any] | None:
+        selector = (budget.get("spec") or {}).get("selector")
+        selected = [p for p in pods.list(namespace, ListOptions()).items  # read after the budget, on every try
+                    if metavalidation.label_selector_matches(selector, p["metadata"].get("labels") or {})]
+        now = objmeta.now()
+        try:
+            numbers = db.evaluate(budget, selected, lookup, now)
+        except (db.NoController, ValueError) as e:
+            _refuse(f"The disruption budget {budget_name} cannot be computed: {e}")
+        if numbers.allowed < 1:
+            _refuse(f"The disruption budget {budget_name} needs {numbers.desired} healthy pods "
+                    f"and has {numbers.healthy} currently")
+        if dry_run:
+            return None
+        status = dict(budget.get("status") or {})
+        status["disruptedPods"] = {**numbers.disrupted, pod_name: db.format_time(now)}
+        status["disruptionsAllowed"] = numbers.allowed - 1
+        if status["disruptionsAllowed"] == 0:
+            status["conditions"] = db.allowed_condition(status.get("conditions"), 0,
+                                                        status.get("observedGeneration"), now)
+        budget["status"] = status
+        return budget
+
+    try:
+        pdbs.storage.guaranteed_update(pdbs.key(namespace, budget_name), decide)
+    except st.KeyNotFoundError:
+        return  # the budget was deleted meanwhile: nothing left to respect
+
+
+def _refuse(message: str) -> NoReturn:
+    raise errors.too_many_requests(
+        "Cannot evict pod as it would violate the pod's disruption budget.",
+        [{"reason": "DisruptionBudget", "message": message}])
 
 
 # -- log ---------------------------------------------------------------------------

@@ -67,7 +67,11 @@ def default_profile(scoring_strategy: str = "least", scheduler_name: str = DEFAU
     """The default plugins; ``scoring_strategy`` "least" spreads pods, "most" packs them."""
     if scoring_strategy not in STRATEGIES:
         raise ValueError(f"unknown scoring strategy {scoring_strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    args = {node_resources_fit.NAME: {"scoringStrategy": {"type": STRATEGIES[scoring_strategy]}}}
+    args: dict[str, Any] = {node_resources_fit.NAME: {"scoringStrategy": {"type": STRATEGIES[scoring_strategy]}}}
+    if scoring_strategy == "most":
+        # Bin packing: without this, the default spreading of a workload's replicas
+        # (weight 2) outvotes the few points MostAllocated gives a fuller node.
+        args[pod_topology_spread.NAME] = {"defaultingType": "List", "defaultConstraints": []}
     return Profile(scheduler_name=scheduler_name, args=args)
 
 

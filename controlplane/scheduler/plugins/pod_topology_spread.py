@@ -18,6 +18,10 @@ Scoring (upstream's ``scoring.go``): a node's raw score is, per constraint, the
 number of matching pods in its domain times ``log(domains + 2)`` plus
 ``maxSkew - 1``; fewer is better, so normalizing maps the lowest raw score to 100:
 ``100 * (max + min - score) / max``.
+
+Arguments, as upstream's ``PodTopologySpreadArgs``: ``defaultingType: List`` with
+``defaultConstraints`` replaces the system defaults (an empty list turns them off, which
+the bin-packing profile does: spreading and packing pull in opposite directions).
 """
 
 from __future__ import annotations
@@ -51,15 +55,15 @@ class Constraint:
         return label_selector_matches(self.selector, other.labels)
 
 
-def constraints_for(pod: PodInfo) -> list[Constraint]:
-    """The soft constraints this pod is scored by: its own, else the system defaults."""
+def constraints_for(pod: PodInfo, defaults: Sequence[tuple[str, int]] = SYSTEM_DEFAULT) -> list[Constraint]:
+    """The soft constraints this pod is scored by: its own, else the defaults."""
     own = pod.spec.get("topologySpreadConstraints") or []
     if own:
         return [Constraint(c.get("topologyKey") or "", int(c.get("maxSkew") or 1), c.get("labelSelector"))
                 for c in own if c.get("whenUnsatisfiable") == "ScheduleAnyway"]
     if not pod.controller_uid:
         return []
-    return [Constraint(key, skew, None, pod.controller_uid) for key, skew in SYSTEM_DEFAULT]
+    return [Constraint(key, skew, None, pod.controller_uid) for key, skew in defaults]
 
 
 def count_matching(constraint: Constraint, pod: PodInfo, node: NodeInfo) -> int:
@@ -77,9 +81,12 @@ class _State:
 class PodTopologySpread:
     NAME = NAME
 
+    def __init__(self, defaults: Sequence[tuple[str, int]] = SYSTEM_DEFAULT) -> None:
+        self.defaults = tuple(defaults)
+
     def pre_score(self, state: CycleState, pod: PodInfo, feasible: Sequence[NodeInfo],
                   snapshot: Snapshot) -> Status:
-        constraints = constraints_for(pod)
+        constraints = constraints_for(pod, self.defaults)
         if not constraints:
             return SKIP
         # With the system defaults, a node without a zone label is still spread by hostname;
@@ -138,5 +145,10 @@ class PodTopologySpread:
                 scores[name] = MAX_NODE_SCORE * (highest + lowest - raw) // highest
 
 
-def new(_args: dict[str, Any] | None = None) -> PodTopologySpread:
-    return PodTopologySpread()
+def new(args: dict[str, Any] | None = None) -> PodTopologySpread:
+    args = args or {}
+    if args.get("defaultingType", "System") == "System":
+        return PodTopologySpread()
+    return PodTopologySpread(tuple((c["topologyKey"], int(c.get("maxSkew") or 1))
+                                   for c in args.get("defaultConstraints") or []
+                                   if c.get("whenUnsatisfiable", "ScheduleAnyway") == "ScheduleAnyway"))
