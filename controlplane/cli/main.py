@@ -25,6 +25,7 @@ NEXT_STEPS = """
 Try:
   kubectl get nodes
   kubectl create deployment hello --image=kubeclass/hello:1 --replicas=3 --dry-run=client -o yaml | kubectl apply -f -
+  kubectl expose deployment hello --port=80 --target-port=8080 --type=NodePort
   kubectl get pods -o wide
   kubeclass status
 

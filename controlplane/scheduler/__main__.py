@@ -56,6 +56,7 @@ class SchedulerProcess:
         self.args = args
         self.recorder = EventRecorder(client, args.scheduler_name)
         framework = build_framework(default_profile(args.scoring_strategy, args.scheduler_name), client)
+        framework.percentage_of_nodes_to_score = args.percentage_of_nodes_to_score
         self.scheduler = Scheduler(client, framework, self.recorder, scheduler_name=args.scheduler_name,
                                    timings=TIMINGS[args.profile], bind_workers=args.bind_workers)
         self.informers = InformerFactory(client)
@@ -114,6 +115,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="another API server endpoint to fail over to (repeatable)")
     p.add_argument("--scoring-strategy", choices=sorted(STRATEGIES), default="least",
                    help="NodeResourcesFit scoring: least (spread pods, the default) or most (bin packing)")
+    p.add_argument("--percentage-of-nodes-to-score", type=int, default=0, metavar="PERCENT",
+                   help="in clusters of 100 nodes or more, stop filtering once this share of the nodes "
+                        "is found feasible (default 0: adaptive, as upstream)")
     p.add_argument("--scheduler-name", default=DEFAULT_SCHEDULER_NAME,
                    help="schedule the pods whose spec.schedulerName is this (default: default-scheduler)")
     p.add_argument("--leader-elect", type=_bool, nargs="?", const=True, default=False,

@@ -148,6 +148,23 @@ class NodeScore:
         return round(self.total / self.weight_sum) if self.weight_sum else 0
 
 
+MIN_FEASIBLE_NODES_TO_FIND = 100
+MIN_FEASIBLE_NODES_PERCENTAGE = 5
+
+
+def feasible_nodes_to_find(total: int, percentage: int = 0) -> int:
+    """How many feasible nodes a cycle looks for before it stops filtering: upstream's
+    ``numFeasibleNodesToFind``. Below 100 nodes, all of them; above, a share that shrinks
+    as clusters grow (``percentageOfNodesToScore``, adaptive by default: 50 % minus one
+    point per 125 nodes, at least 5 %), and never fewer than 100. Any feasible node is a
+    valid choice; scoring all of a big cluster's nodes for every pod is what would not scale."""
+    if total < MIN_FEASIBLE_NODES_TO_FIND:
+        return total
+    if percentage <= 0:
+        percentage = max(50 - total // 125, MIN_FEASIBLE_NODES_PERCENTAGE)
+    return max(total * min(percentage, 100) // 100, MIN_FEASIBLE_NODES_TO_FIND)
+
+
 @dataclasses.dataclass
 class Framework:
     """One scheduler profile's plugins, in order, with their score weights."""
@@ -155,6 +172,8 @@ class Framework:
     filters: list[FilterPlugin]
     scores: list[tuple[ScorePlugin, int]]
     binder: BindPlugin
+    percentage_of_nodes_to_score: int = 0  # 0: adaptive, as upstream's default
+    _next_start: int = 0  # where the next cycle starts filtering, so every node gets its turn
 
     def run_filters(self, pod: PodInfo, node: NodeInfo) -> Status:
         """The first plugin that rejects the node decides."""
@@ -165,15 +184,24 @@ class Framework:
         return SUCCESS
 
     def filter(self, pod: PodInfo, snapshot: Snapshot) -> tuple[list[NodeInfo], dict[str, Status]]:
-        """Feasible nodes, and for every other node the status that rejected it."""
+        """Feasible nodes (enough of them: :func:`feasible_nodes_to_find`), and for every
+        node looked at and found wanting, the status that rejected it. A pod that fits
+        nowhere has been tried on every node, so its explanation covers them all."""
+        nodes = snapshot.nodes
+        wanted = feasible_nodes_to_find(len(nodes), self.percentage_of_nodes_to_score)
         feasible: list[NodeInfo] = []
         rejected: dict[str, Status] = {}
-        for node in snapshot.nodes:
+        start, looked = (self._next_start % len(nodes) if nodes else 0), 0
+        for looked in range(1, len(nodes) + 1):
+            node = nodes[(start + looked - 1) % len(nodes)]
             status = self.run_filters(pod, node)
             if status.success:
                 feasible.append(node)
+                if len(feasible) >= wanted:
+                    break
             else:
                 rejected[node.name] = status
+        self._next_start = start + looked
         return feasible, rejected
 
     def score(self, pod: PodInfo, feasible: list[NodeInfo], snapshot: Snapshot) -> list[NodeScore]:

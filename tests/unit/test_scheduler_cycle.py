@@ -377,3 +377,30 @@ def test_the_process_flags():
     assert parse_args(["--kubeconfig", "k", "--leader-elect=false"]).leader_elect is False
     with pytest.raises(SystemExit):
         parse_args(["--kubeconfig", "k", "--scoring-strategy", "balanced"])
+
+
+def test_big_clusters_stop_filtering_once_enough_nodes_fit():
+    """Upstream's percentageOfNodesToScore: all nodes below 100, an adaptive share above."""
+    from controlplane.scheduler.framework import feasible_nodes_to_find
+    assert [feasible_nodes_to_find(n) for n in (5, 99, 100, 1000, 5000)] == [5, 99, 100, 420, 500]
+    assert feasible_nodes_to_find(1000, percentage=20) == 200
+    assert feasible_nodes_to_find(300, percentage=10) == 100  # never fewer than 100
+
+
+def test_with_many_nodes_each_cycle_starts_where_the_last_stopped():
+    from controlplane.client.fake import FakeClient
+    from controlplane.scheduler.nodeinfo import NodeInfo, PodInfo, Snapshot
+    framework = build_framework(default_profile(), FakeClient())
+    snapshot = Snapshot(tuple(NodeInfo.build(f"n{i:03}", make_node(f"n{i:03}")) for i in range(250)))
+    pod = PodInfo.of(make_pod("p", cpu="100m"))
+    # 250 nodes: 48 % = 120 nodes found feasible per cycle, from where the previous one stopped
+    first, second, third = (sorted(n.name for n in framework.filter(pod, snapshot)[0]) for _ in range(3))
+    assert (first[0], first[-1], len(first)) == ("n000", "n119", 120)
+    assert (second[0], second[-1], len(second)) == ("n120", "n239", 120)
+    assert len(third) == 120 and "n249" in third and "n000" in third and "n120" not in third
+    w = World()
+    for i in range(250):
+        w.node(make_node(f"n{i:03}"))
+    w.pod(make_pod("huge", cpu="64"))
+    w.scheduler.schedule_one(timeout=0)  # a pod that fits nowhere was tried on every node
+    assert "0/250 nodes are available: 250 Insufficient cpu" in w.recorder.events[-1]
