@@ -78,7 +78,8 @@ class NodeAgent:
         c = self.config
         os.makedirs(c.data_dir, exist_ok=True)
         if self.client is None:
-            self.client = Client.from_kubeconfig(c.kubeconfig, user_agent=f"kubeclass-nodeagent/{c.node_name}")
+            self.client = Client.from_kubeconfig(c.kubeconfig, extra_servers=c.servers,
+                                                 user_agent=f"kubeclass-nodeagent/{c.node_name}")
         timing = c.timing
         self.network = net.choose(c.network, cluster_id=c.cluster_id, node_index=c.node_index, pod_cidr=c.pod_cidr,
                                   cluster_cidr=c.cluster_cidr, service_cidr=c.service_cidr,

@@ -39,6 +39,8 @@ from .daemon import Daemon, run
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m nodeagent", description="kubeclass node agent (a kubelet)")
     p.add_argument("--kubeconfig", required=True, help="credentials of this node (CN system:node:<name>)")
+    p.add_argument("--server", action="append", default=[], metavar="URL",
+                   help="another API server to fail over to (repeatable); the kubeconfig's comes first")
     p.add_argument("--node-name", default="", help="the Node's name (default: this host's name)")
     p.add_argument("--address", default="127.0.0.1", help="the node's address: InternalIP, and where :10250 listens")
     p.add_argument("--port", type=int, default=10250, help="port of the HTTPS endpoint (logs, exec, stats)")
@@ -72,7 +74,7 @@ def build_config(args: argparse.Namespace) -> cfg.AgentConfig:
     server = load_kubeconfig(args.kubeconfig).servers[0]
     pod_cidr = args.pod_cidr or cfg.default_pod_cidr(args.address, args.cluster_cidr)
     return cfg.AgentConfig(
-        kubeconfig=args.kubeconfig, node_name=name, address=args.address, port=args.port, pod_cidr=pod_cidr,
+        kubeconfig=args.kubeconfig, servers=tuple(args.server), node_name=name, address=args.address, port=args.port, pod_cidr=pod_cidr,
         cluster_id=args.cluster_id or cfg.default_cluster_id(server), cluster_cidr=args.cluster_cidr,
         service_cidr=args.service_cidr, cpu=args.cpu, memory=args.memory, max_pods=args.max_pods,
         labels=cfg.parse_labels(args.labels), taints=cfg.parse_taints(args.taints),

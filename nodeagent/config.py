@@ -64,6 +64,7 @@ class AgentConfig:
     kubeconfig: str
     node_name: str
     address: str
+    servers: tuple[str, ...] = ()  # API servers to fail over to, after the kubeconfig's
     port: int = 10250
     pod_cidr: str = ""
     cluster_id: str = ""

@@ -79,7 +79,8 @@ class SimulatedNodes:
 
     def initialize(self, stop: threading.Event) -> None:
         if self.client is None:
-            self.client = Client.from_kubeconfig(self.config.kubeconfig, user_agent="kubeclass-nodeagent/simulated")
+            self.client = Client.from_kubeconfig(self.config.kubeconfig, extra_servers=self.config.servers,
+                                                 user_agent="kubeclass-nodeagent/simulated")
         self.prepare()
         for node in self.nodes.values():
             while not stop.is_set():

@@ -128,6 +128,7 @@ class LocalCluster:
                 "--network", t.network, "--data-dir", self.path("nodes", node.name),
                 "--tls-cert-file", self.path("pki", "nodes", f"{node.name}.crt"),
                 "--tls-private-key-file", self.path("pki", "nodes", f"{node.name}.key"), "--client-ca-file", ca,
+                *failover,
             ]
             if node.master:  # masters are nodes too, kept for the control plane as kubeadm does
                 argv += ["--labels", "node-role.kubernetes.io/control-plane=",

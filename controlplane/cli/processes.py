@@ -2,16 +2,18 @@
 
 Where it sits: under ``local.py``. Each process runs under a supervisor that restarts it
 when it exits (``supervisor.py``), in a session of its own (closing the terminal does not
-stop the cluster); its output goes to ``logs/<name>.log``, and
-``run/<name>.pid`` records its pid *and its start time* (a pid may be reused by an
-unrelated program once ours has exited, but a start time never repeats, so ``down``
-never signals a stranger) and its command line (so ``up`` sees when settings changed). Stopping sends SIGTERM to the whole process group (gunicorn's
-master and workers together, with their supervisor), then SIGKILL to whatever is still
-there after the grace; ``kill=True`` sends SIGKILL at once, as a power cut would.
+stop the cluster); its output goes to ``logs/<name>.log``, and ``run/<name>.pid`` records
+its pid *and its start time* (a pid may be reused by an unrelated program once ours has
+exited, but a start time never repeats, so ``down`` never signals a stranger) and its
+command line (so ``up`` sees when settings changed). Stopping sends SIGTERM to the
+supervisor, which passes it on to its process (gunicorn's master then stops its
+workers), then SIGKILL to the whole process group, whatever is still there after the
+grace; ``kill=True`` sends SIGKILL at once, as a power cut would.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -88,7 +90,11 @@ class Processes:
         alive = self.running()
         groups = [alive[n] for n in names if n in alive]
         for pid in groups:
-            _signal_group(pid, signal.SIGKILL if kill else signal.SIGTERM)
+            if kill:
+                _signal_group(pid, signal.SIGKILL)
+            else:  # to the supervisor only: it passes SIGTERM on (a second one means "no grace" to some)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE
         while time.monotonic() < deadline and any(_group_alive(pid) for pid in groups):
             time.sleep(0.1)

@@ -13,7 +13,7 @@ namespaces), otherwise every address of its network namespace.
     GET /version   1
 
 It logs every request to stdout. On SIGTERM it goes on answering for
-$SHUTDOWN_DELAY_SECONDS (default 2) before it stops: the pod's endpoint is being removed
+$SHUTDOWN_DELAY_SECONDS (default 5) before it stops: the pod's endpoint is being removed
 from every node's service proxy meanwhile, so a rolling update loses no request (the
 same reason upstream examples give their pods a ``preStop`` sleep).
 """
@@ -90,7 +90,7 @@ def main() -> None:
     server = http.server.ThreadingHTTPServer((bind_address(), args.port), Handler)
     server.daemon_threads = True
 
-    delay = float(os.environ.get("SHUTDOWN_DELAY_SECONDS") or "2")
+    delay = float(os.environ.get("SHUTDOWN_DELAY_SECONDS") or "5")
 
     def stop(signum: int, frame: object) -> None:
         print(f"received signal {signum}, answering for {delay:g}s more, then shutting down", flush=True)

@@ -530,6 +530,24 @@ def test_killing_the_leading_controller_manager_hands_over(kc: Cluster) -> None:
         kc.local.up(lambda message: None)
 
 
+def test_with_master_1_gone_the_rest_carries_on(kc: Cluster) -> None:
+    """Node agents, controller managers and schedulers fail over to the other API servers."""
+    other = kc.local.topology.servers()[1]
+    kc.local.stop(["master-1"], lambda message: None, kill=True)
+    try:
+        time.sleep(kc.local.topology.timing.node_monitor_grace_period + 2)  # long enough to go NotReady
+        nodes = {line.split()[0]: line.split()[1] for line in k(kc, "--server", other, "get", "nodes", "--no-headers").splitlines()}
+        assert nodes == {"master-1": "NotReady", "master-2": "Ready", "master-3": "Ready",
+                         "worker-1": "Ready", "worker-2": "Ready"}
+        k(kc, "--server", other, "scale", "deployment/hello", "-n", NS, "--replicas=5")
+        wait_for("5 ready replicas", lambda: sum(1 for p in kjson(kc, "--server", other, "get", "pods", "-n", NS,
+                                                                       "-l", "app=hello")["items"]
+                                                 if ready(p) and not p["metadata"].get("deletionTimestamp")) == 5)
+    finally:
+        assert kc.local.up(lambda message: None)
+    wait_for("master-1 Ready again", lambda: " Ready " in k(kc, "get", "node", "master-1"), timeout=60)
+
+
 # -- cleaning up ----------------------------------------------------------------------
 
 
