@@ -126,6 +126,17 @@ def pod_url(pod: dict, path: str = "/") -> str:
     return f"http://{pod['status']['podIP']}:8080{path}"
 
 
+def call(pod: dict, path: str) -> str:
+    """GET a path of one pod's app, waiting until it listens: without a readiness probe a
+    pod is Ready as soon as its process starts, which is before the program listens."""
+    def attempt() -> str | None:
+        try:
+            return requests.get(pod_url(pod, path), timeout=3).text
+        except requests.ConnectionError:
+            return None
+    return wait_for(f"{pod['metadata']['name']} to answer {path}", attempt, timeout=30)
+
+
 def restarts(pod: dict) -> int:
     return sum(s.get("restartCount", 0) for s in pod["status"].get("containerStatuses") or [])
 
@@ -197,7 +208,7 @@ def test_logs_follow_exec_and_top(kc: Cluster) -> None:
                               stdout=subprocess.PIPE, text=True, env={**os.environ, "HOME": kc.home})
     try:
         time.sleep(1.5)
-        requests.get(pod_url(pod, "/followed"), timeout=3)
+        call(pod, "/followed")
         line = _readline(follow, 20)
         assert "GET /followed" in line
     finally:
@@ -256,7 +267,7 @@ def test_a_failing_liveness_probe_restarts_the_container(kc: Cluster) -> None:
                                                   "periodSeconds": 1, "failureThreshold": 2}}))
     pod = ready_pods(kc, "app=alive", 1)[0]
     assert restarts(pod) == 0
-    requests.get(pod_url(pod, "/fail"), timeout=3)
+    call(pod, "/fail")
     wait_for("the liveness restart", lambda: restarts(pods(kc, "app=alive")[0]) >= 1, timeout=30)
     events = k(kc, "get", "events", "-n", NS, "--field-selector", f"involvedObject.name={pod['metadata']['name']}")
     assert "Liveness probe failed" in events and "Killing" in events
@@ -270,11 +281,11 @@ def test_a_failing_readiness_probe_takes_the_pod_out_of_the_service(kc: Cluster)
     first, second = ready_pods(kc, "app=ready", 2)
     url = service_url(kc, "ready")
     wait_for("both pods in the endpoints", lambda: len(_endpoint_ips(kc, "ready")) == 2)
-    requests.get(pod_url(first, "/unready"), timeout=3)
+    call(first, "/unready")
     wait_for("the unready pod to leave the endpoints",
              lambda: _endpoint_ips(kc, "ready") == [second["status"]["podIP"]], timeout=20)
     assert {pod_of(a) for a in answers(url, 20)} == {second["metadata"]["name"]}
-    requests.get(pod_url(first, "/ready"), timeout=3)
+    call(first, "/ready")
     wait_for("the pod to come back", lambda: len(_endpoint_ips(kc, "ready")) == 2, timeout=20)
     k(kc, "delete", "deployment,service", "ready", "-n", NS)
 
@@ -328,7 +339,7 @@ def test_an_hpa_scales_the_cpu_burner_up_under_load_and_back_down(kc: Cluster) -
                              "resources": {"requests": {"cpu": "100m"}}}]}}}})
     pod = ready_pods(kc, "app=burner", 1)[0]
     generate(kc, "autoscale", "deployment/burner", "-n", NS, "--cpu-percent=50", "--min=1", "--max=3")
-    requests.get(pod_url(pod, "/burn?millicores=300&seconds=600"), timeout=3)  # 300 % of its request
+    call(pod, "/burn?millicores=300&seconds=600")  # 300 % of its request
 
     def replicas() -> int:
         return (kjson(kc, "get", "deployment", "burner", "-n", NS)["spec"].get("replicas") or 0)
@@ -339,7 +350,7 @@ def test_an_hpa_scales_the_cpu_burner_up_under_load_and_back_down(kc: Cluster) -
                              f"{k(kc, 'get', 'pods', '-n', NS, '-o', 'wide')}") from None
     hpa = k(kc, "get", "hpa", "burner", "-n", NS)
     assert re.search(r"cpu: \d+%/50%", hpa), hpa
-    requests.get(pod_url(pod, "/burn?millicores=0"), timeout=3)  # the load stops
+    call(pod, "/burn?millicores=0")  # the load stops
     # the classroom profile's downscale stabilization is 60 s (upstream's 300 s)
     wait_for("the HPA to scale back down", lambda: replicas() == 1, timeout=150, interval=2)
     k(kc, "delete", "hpa,deployment", "burner", "-n", NS)
