@@ -117,3 +117,12 @@ def test_special_ips(value, detail):
 ])
 def test_cidrs(value, valid):
     assert (formats.validate_cidr(Path("cidr"), value) == []) is valid
+
+
+@pytest.mark.parametrize("value, as_pod, errors", [
+    ("127.100.3.4", True, 0), ("127.255.0.9", True, 0),   # where unprivileged node agents put pods
+    ("127.0.0.1", True, 1), ("127.99.0.1", True, 1),      # the rest of loopback stays out
+    ("127.100.3.4", False, 1),                            # and for anything but an endpoint
+])
+def test_unprivileged_pod_addresses_may_be_endpoints(value, as_pod, errors):
+    assert len(formats.validate_non_special_ip(Path("ip"), value, pod_address=as_pod)) == errors

@@ -40,7 +40,7 @@ def _address(address: str, kind: str, path: Path) -> list[FieldError]:
         return _fqdn(address, path)
     if kind not in ("IPv4", "IPv6"):
         return []  # an unknown type is reported once, on addressType
-    errs = validate_non_special_ip(path, address)
+    errs = validate_non_special_ip(path, address, pod_address=True)
     ip = parse_ip(address)
     if not errs and ip is not None and ip.version != (4 if kind == "IPv4" else 6):
         errs.append(invalid(str(path), address, f"must be an {kind} address"))

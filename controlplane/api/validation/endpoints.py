@@ -39,7 +39,7 @@ def _endpoint_address(address: dict, path: Path) -> list[FieldError]:
         errs += format_errors(is_dns1123_label, address["hostname"], path.child("hostname"))
     if address.get("nodeName") is not None:
         errs += format_errors(is_dns1123_subdomain, address["nodeName"], path.child("nodeName"))
-    return errs + validate_non_special_ip(path.child("ip"), ip)
+    return errs + validate_non_special_ip(path.child("ip"), ip, pod_address=True)
 
 
 def _endpoint_port(port: dict, require_name: bool, path: Path) -> list[FieldError]:

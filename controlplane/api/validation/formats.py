@@ -169,15 +169,25 @@ def validate_cidr(path: Path, value: str) -> list[FieldError]:
     return []
 
 
-def validate_non_special_ip(path: Path, value: str) -> list[FieldError]:
-    """Endpoints and external IPs may not point at "nowhere", loopback or link-local ranges."""
+def is_unprivileged_pod_ip(ip: IPAddress) -> bool:
+    """127.100.0.0 to 127.255.255.255: where node agents without root put their pods (each
+    pod its own loopback address; nodeagent/network.py)."""
+    return isinstance(ip, ipaddress.IPv4Address) and ip.is_loopback and ip.packed[1] >= 100
+
+
+def validate_non_special_ip(path: Path, value: str, *, pod_address: bool = False) -> list[FieldError]:
+    """Endpoints and external IPs may not point at "nowhere", loopback or link-local ranges.
+
+    Deviation: an endpoint (``pod_address``) may be one of the loopback addresses kubeclass
+    gives pods when its node agent runs without root; upstream has no such pods, and
+    without this, Services would have no endpoints on those nodes."""
     ip = parse_ip(value)
     if ip is None:
         return [invalid(str(path), value, "must be a valid IP address")]
     errs = []
     if ip.is_unspecified:
         errs.append(invalid(str(path), value, f"may not be unspecified ({value})"))
-    if ip.is_loopback:
+    if ip.is_loopback and not (pod_address and is_unprivileged_pod_ip(ip)):
         errs.append(invalid(str(path), value,
                             "may not be in the loopback range (127.0.0.0/8, ::1/128)"))
     if ip.is_link_local:
