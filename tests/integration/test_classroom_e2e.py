@@ -487,6 +487,53 @@ def test_a_config_map_and_a_secret_reach_a_pod_as_env_and_files(kc: Cluster) -> 
     k(kc, "delete", "pod", "configured", "-n", NS, "--wait=false")
 
 
+# -- the other workload controllers ---------------------------------------------------
+
+
+def test_a_statefulset_starts_its_pods_in_order_with_stable_names(kc: Cluster) -> None:
+    apply(kc, {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": NS},
+               "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                        "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [
+                            {"name": "hello", "image": "kubeclass/hello:1",
+                             "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8080}, "periodSeconds": 1}}]}}}})
+    k(kc, "rollout", "status", "statefulset/db", "-n", NS, "--timeout=90s", timeout=100)
+    running = ready_pods(kc, "app=db", 3)
+    assert sorted(p["metadata"]["name"] for p in running) == ["db-0", "db-1", "db-2"]
+    started = {p["metadata"]["name"]: p["status"]["startTime"] for p in running}
+    assert started["db-0"] <= started["db-1"] <= started["db-2"]  # OrderedReady: one after the other
+    k(kc, "delete", "pod", "db-1", "-n", NS)
+    assert "db-1" in {p["metadata"]["name"] for p in ready_pods(kc, "app=db", 3)}  # the same name comes back
+    k(kc, "scale", "statefulset/db", "-n", NS, "--replicas=1")
+    wait_for("db-2 and db-1 gone", lambda: [p["metadata"]["name"] for p in pods(kc, "app=db")] == ["db-0"], 90)
+    k(kc, "delete", "statefulset", "db", "-n", NS)
+
+
+def test_jobs_complete_or_give_up_after_their_backoff_limit(kc: Cluster) -> None:
+    def job(name: str, command: str, **spec: Any) -> dict:
+        return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": NS},
+                "spec": {**spec, "template": {"spec": {"restartPolicy": "Never", "containers": [
+                    {"name": "c", "image": "busybox", "command": ["sh", "-c", command]}]}}}}
+    apply(kc, job("work", "echo done $HOSTNAME", completions=3, parallelism=2),
+          job("doomed", "echo failing; exit 1", backoffLimit=1))
+    k(kc, "wait", "--for=condition=Complete", "job/work", "-n", NS, "--timeout=90s", timeout=100)
+    assert k(kc, "get", "job", "work", "-n", NS, "-o", "jsonpath={.status.succeeded}") == "3"
+    k(kc, "wait", "--for=condition=Failed", "job/doomed", "-n", NS, "--timeout=90s", timeout=100)
+    failed = kjson(kc, "get", "job", "doomed", "-n", NS)["status"]
+    assert failed["failed"] == 2 and any(c.get("reason") == "BackoffLimitExceeded" for c in failed["conditions"])
+    assert "failing" in k(kc, "logs", "job/doomed", "-n", NS)
+    k(kc, "delete", "job", "work", "doomed", "-n", NS)
+
+
+def test_a_daemonset_runs_one_pod_per_schedulable_node(kc: Cluster) -> None:
+    apply(kc, {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": NS},
+               "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                        "template": {"metadata": {"labels": {"app": "agent"}}, "spec": {"containers": [
+                            {"name": "c", "image": "busybox", "command": ["sh", "-c", "sleep 3600"]}]}}}})
+    k(kc, "rollout", "status", "daemonset/agent", "-n", NS, "--timeout=90s", timeout=100)
+    assert sorted(p["spec"]["nodeName"] for p in ready_pods(kc, "app=agent", 2)) == list(WORKERS)  # masters: tainted
+    k(kc, "delete", "daemonset", "agent", "-n", NS)
+
+
 # -- failures -------------------------------------------------------------------------
 
 
