@@ -51,10 +51,12 @@ class Credentials:
                               f'{secrets.token_hex(24)},{ADMIN},1,"system:masters"\n'.encode())
         self.write_kubeconfig(self.path("admin.kubeconfig"), "admin", ADMIN)
         self.client_cert("apiserver-kubelet-client", "kube-apiserver-kubelet-client")
+        servers = self.topology.servers()
         for component, user in (("controller-manager", "system:kube-controller-manager"),
                                 ("scheduler", "system:kube-scheduler")):
             self.client_cert(component, user)
-            self.write_kubeconfig(self.path("kubeconfigs", f"{component}.kubeconfig"), component, user)
+            for i, server in enumerate(servers, start=1):  # each master's talks to its own API server
+                self.write_kubeconfig(self.path("kubeconfigs", f"{component}-{i}.kubeconfig"), component, user, server)
         for node in self.topology.nodes():
             self.node_credentials(node)
 
@@ -78,10 +80,11 @@ class Credentials:
                                    ips=[node.address], server=True, client=True)
             pki.write_private(key, k)
             pki.write_private(crt, cert)
-        self.write_kubeconfig(self.path("kubeconfigs", f"{node.name}.kubeconfig"), f"nodes/{node.name}-client", user)
+        self.write_kubeconfig(self.path("kubeconfigs", f"{node.name}.kubeconfig"), f"nodes/{node.name}-client", user,
+                              self.topology.home_server(node))
 
-    def write_kubeconfig(self, path: str, cert_name: str, user: str) -> None:
-        config = kubeconfig.build(NAME, self.topology.servers()[0], self.read("pki", "ca.crt"),
+    def write_kubeconfig(self, path: str, cert_name: str, user: str, server: str | None = None) -> None:
+        config = kubeconfig.build(NAME, server or self.topology.servers()[0], self.read("pki", "ca.crt"),
                                   cert_pem=self.read("pki", f"{cert_name}.crt"),
                                   key_pem=self.read("pki", f"{cert_name}.key"), user=user)
         kubeconfig.write(path, config)

@@ -93,7 +93,9 @@ class LocalCluster:
         t, py = self.topology, sys.executable
         ca = self.path("pki", "ca.crt")
         servers = t.servers()
-        failover = [arg for s in servers[1:] for arg in ("--server", s)]
+
+        def failover(first: str) -> list[str]:  # every other API server, as --server flags
+            return [arg for s in servers if s != first for arg in ("--server", s)]
         procs = []
         for i, port in enumerate(t.api_ports(), start=1):
             procs.append(Process(f"apiserver-{i}", [
@@ -114,11 +116,12 @@ class LocalCluster:
             host = {"KUBECLASS_HOSTNAME": f"master-{i}"}  # leader identities then name the master
             procs.append(Process(f"controller-manager-{i}", [
                 py, "-m", "controlplane.controllers.manager", "--profile", t.profile,
-                "--kubeconfig", self.path("kubeconfigs", "controller-manager.kubeconfig"), *failover], host))
+                "--kubeconfig", self.path("kubeconfigs", f"controller-manager-{i}.kubeconfig"),
+                *failover(servers[i - 1])], host))
             procs.append(Process(f"scheduler-{i}", [
                 py, "-m", "controlplane.scheduler", "--leader-elect", "--profile", t.profile,
                 "--scoring-strategy", t.scoring.removesuffix("-allocated"),
-                "--kubeconfig", self.path("kubeconfigs", "scheduler.kubeconfig"), *failover], host))
+                "--kubeconfig", self.path("kubeconfigs", f"scheduler-{i}.kubeconfig"), *failover(servers[i - 1])], host))
         for node in t.nodes():
             argv = [
                 py, "-m", "nodeagent", "--node-name", node.name, "--address", node.address,
@@ -128,7 +131,7 @@ class LocalCluster:
                 "--network", t.network, "--data-dir", self.path("nodes", node.name),
                 "--tls-cert-file", self.path("pki", "nodes", f"{node.name}.crt"),
                 "--tls-private-key-file", self.path("pki", "nodes", f"{node.name}.key"), "--client-ca-file", ca,
-                *failover,
+                *failover(t.home_server(node)),
             ]
             if node.master:  # masters are nodes too, kept for the control plane as kubeadm does
                 argv += ["--labels", "node-role.kubernetes.io/control-plane=",

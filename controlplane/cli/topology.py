@@ -79,6 +79,12 @@ class Topology:
         workers = [Node(f"worker-{j}", 10 + j, False, self.node_block) for j in range(1, self.workers + 1)]
         return masters + workers
 
+    def home_server(self, node: Node) -> str:
+        """The API server a node's agent talks to first (the others are its failover):
+        a master's own, as on a kubeadm master; workers take turns, to spread the load."""
+        servers = self.servers()
+        return servers[(node.index - 1) % len(servers)] if node.master else servers[(node.index - 11) % len(servers)]
+
     def node_pod_cidr(self, node: Node) -> str:
         network = ipaddress.ip_network(self.pod_cidr)
         return str(ipaddress.ip_network(f"{network.network_address + node.index * 256}/24"))

@@ -21,20 +21,26 @@ from .interface import (
     UnavailableError,
     Watcher,
 )
+from .etcd import EtcdStore
 from .sqlite import FutureRevisionError, SQLiteStore
 
 
 def open_store(url: str) -> Storage:
-    """Open a backend from a URL: ``sqlite:///path/to/db`` (or a bare path)."""
+    """Open a backend from a URL: ``sqlite:///path/to/db`` (or a bare path), or
+    ``etcd://host:port[,host:port...][/prefix/]`` (every member of the etcd cluster;
+    keys go under ``/prefix/``, by default ``/registry/`` as upstream)."""
     if url.startswith("sqlite://"):
         return SQLiteStore(url[len("sqlite://"):])
+    if url.startswith("etcd://"):
+        return EtcdStore.from_url(url)
     if "://" in url:
-        raise ValueError(f"unsupported store URL {url!r}: use sqlite:///path/to/file.db")
+        raise ValueError(f"unsupported store URL {url!r}: use sqlite:///path/to/file.db "
+                         "or etcd://host:port,host:port,host:port")
     return SQLiteStore(url)
 
 
 __all__ = [
-    "ADDED", "DELETED", "MODIFIED", "CompactedError", "ConflictError", "Event",
+    "ADDED", "DELETED", "MODIFIED", "CompactedError", "ConflictError", "EtcdStore", "Event",
     "FutureRevisionError", "KeyExistsError", "KeyNotFoundError", "ListResult", "Object",
     "Preconditions", "SQLiteStore", "Storage", "StorageError", "UnavailableError", "Watcher",
     "open_store",
