@@ -88,7 +88,7 @@ class Snapshots:
         return sorted(pids)
 
     def mark(self, target: Target, what: str, edge: str) -> None:
-        server = "kubeclass" if target.port == self.servers.cluster.topology.api_port else "trivial"
+        server = "kubeclass" if target.port == self.servers.cluster.topology.api_ports()[0] else "trivial"
         workers = self._workers(server)
         self.taken[server] += 1
         n = self.taken[server]

@@ -34,9 +34,9 @@ STOP_GRACE = 10.0
 Progress = Callable[[str], None]
 
 
-def free_port(count: int = 3) -> int:
+def free_port(count: int = 4) -> int:
     """A port on 127.0.0.1 free together with the ``count - 1`` after it (a local
-    cluster's API servers listen on port, port + 1, port + 2)."""
+    cluster's load balancer listens on port, its API servers on port + 1 to port + 3)."""
     for _ in range(100):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
@@ -104,7 +104,7 @@ class Servers:
 
     @property
     def kubeclass(self) -> Target:
-        return Target("127.0.0.1", self.cluster.topology.api_port, self.ca_file)
+        return Target("127.0.0.1", self.cluster.topology.api_ports()[0], self.ca_file)  # apiserver-1 itself
 
     @property
     def trivial(self) -> Target:

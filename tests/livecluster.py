@@ -34,9 +34,9 @@ def kubectl_binary(version: str) -> str:
     return found
 
 
-def free_port(count: int = 3) -> int:
+def free_port(count: int = 4) -> int:
     """A port on 127.0.0.1 free together with the ``count - 1`` after it (a cluster's
-    three API servers listen on port, port + 1, port + 2)."""
+    load balancer listens on port, its three API servers on port + 1 to port + 3)."""
     for _ in range(100):
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))

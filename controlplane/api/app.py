@@ -19,7 +19,7 @@ import threading
 from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
-from ..storage import Storage
+from ..storage import Storage, UnavailableError
 from . import errors
 from .auth import Authenticator
 from .config import APIConfig
@@ -67,6 +67,7 @@ def create_app(config: APIConfig, store: Storage) -> Flask:
     app.after_request(_drain_body)
     app.register_error_handler(errors.APIError, _status_response)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(UnavailableError, _store_unavailable)
     app.register_error_handler(Exception, _unexpected)
     return app
 
@@ -105,6 +106,12 @@ def _http_error(e: HTTPException) -> Response:
         return _status_response(errors.request_entity_too_large(MAX_BODY))
     reason = (e.name or "Error").replace(" ", "")
     return _status_response(errors.APIError(e.code or 500, reason, e.description or e.name or "error"))
+
+
+def _store_unavailable(e: UnavailableError) -> Response:
+    # Not a bug: the store said why (etcd: quorum lost, and how many members answer).
+    log.warning("store unavailable for %s %s: %s", request.method, request.path, e)
+    return _status_response(errors.service_unavailable(str(e)))
 
 
 def _unexpected(e: Exception) -> Response:

@@ -153,6 +153,11 @@ def too_many_requests(message: str, causes: list[dict] | None = None) -> APIErro
                     headers={"Retry-After": "1"})
 
 
+def service_unavailable(message: str) -> APIError:
+    """The store cannot answer (etcd without quorum): 503, and clients retry later."""
+    return APIError(503, "ServiceUnavailable", message, headers={"Retry-After": "1"})
+
+
 def internal_error(message: str) -> APIError:
     return APIError(500, "InternalError", f"Internal error occurred: {message}",
                     {"causes": [{"message": message}]})

@@ -30,6 +30,7 @@ class Credentials:
     def __init__(self, home: str, topology: Topology) -> None:
         self.home = home
         self.topology = topology
+        self.endpoint = topology.servers()[0]  # what the admin's kubeconfig names; prepare() sets it
 
     def path(self, *parts: str) -> str:
         return os.path.join(self.home, *parts)
@@ -38,7 +39,9 @@ class Credentials:
         with open(self.path(*parts), "rb") as f:
             return f.read()
 
-    def prepare(self) -> None:
+    def prepare(self, endpoint: str) -> None:
+        """Every certificate and kubeconfig (kept if present); the admin's names ``endpoint``."""
+        self.endpoint = endpoint
         os.makedirs(self.path("pki", "nodes"), mode=0o700, exist_ok=True)
         os.makedirs(self.path("kubeconfigs"), mode=0o700, exist_ok=True)
         pki.ensure_cluster_pki(
@@ -49,7 +52,7 @@ class Credentials:
         if not os.path.exists(self.path("tokens.csv")):
             pki.write_private(self.path("tokens.csv"),
                               f'{secrets.token_hex(24)},{ADMIN},1,"system:masters"\n'.encode())
-        self.write_kubeconfig(self.path("admin.kubeconfig"), "admin", ADMIN)
+        self.write_kubeconfig(self.path("admin.kubeconfig"), "admin", ADMIN, endpoint)
         self.client_cert("apiserver-kubelet-client", "kube-apiserver-kubelet-client")
         servers = self.topology.servers()
         for component, user in (("controller-manager", "system:kube-controller-manager"),
@@ -90,6 +93,6 @@ class Credentials:
         kubeconfig.write(path, config)
 
     def admin_config(self) -> dict:
-        return kubeconfig.build(NAME, self.topology.servers()[0], self.read("pki", "ca.crt"),
+        return kubeconfig.build(NAME, self.endpoint, self.read("pki", "ca.crt"),
                                 cert_pem=self.read("pki", "admin.crt"), key_pem=self.read("pki", "admin.key"),
                                 user=ADMIN)

@@ -30,7 +30,7 @@ from typing import Any
 
 import requests
 
-from . import kubeconfig
+from . import kubeconfig, loadbalancer
 from .credentials import ADMIN, NAME, Credentials
 from .processes import Process, Processes
 from .topology import NODE_PORT, Topology, _port_free
@@ -73,8 +73,14 @@ class LocalCluster:
         return os.path.join(self.home, *parts)
 
     @property
+    def load_balanced(self) -> bool:
+        """Whether kubectl's endpoint is haproxy (installed) or, without it, master-1's API server."""
+        return loadbalancer.haproxy() is not None
+
+    @property
     def server(self) -> str:
-        return self.topology.servers()[0]
+        """What the admin's kubeconfig names."""
+        return self.topology.endpoint() if self.load_balanced else self.topology.servers()[0]
 
     @property
     def admin_kubeconfig(self) -> str:
@@ -122,6 +128,9 @@ class LocalCluster:
                 py, "-m", "controlplane.scheduler", "--leader-elect", "--profile", t.profile,
                 "--scoring-strategy", t.scoring.removesuffix("-allocated"),
                 "--kubeconfig", self.path("kubeconfigs", f"scheduler-{i}.kubeconfig"), *failover(servers[i - 1])], host))
+        binary = loadbalancer.haproxy()
+        if binary:
+            procs.append(Process("loadbalancer", loadbalancer.argv(binary, self.path("loadbalancer", "haproxy.cfg"))))
         for node in t.nodes():
             argv = [
                 py, "-m", "nodeagent", "--node-name", node.name, "--address", node.address,
@@ -146,7 +155,13 @@ class LocalCluster:
         os.makedirs(self.home, mode=0o700, exist_ok=True)
         os.makedirs(self.path("store"), exist_ok=True)
         self.topology.save(self.path("cluster.yaml"))
-        self.credentials.prepare()
+        self.credentials.prepare(self.server)
+        os.makedirs(self.path("loadbalancer"), exist_ok=True)
+        with open(self.path("loadbalancer", "haproxy.cfg"), "w") as f:
+            f.write(loadbalancer.render(f"127.0.0.1:{self.topology.api_port}",
+                                        [(f"apiserver-{i}", f"127.0.0.1:{port}")
+                                         for i, port in enumerate(self.topology.api_ports(), start=1)],
+                                        self.path("pki", "ca.crt")))
 
     def up(self, progress: Progress) -> bool:
         """Start whatever of the cluster is not running (everything, the first time);
@@ -174,6 +189,8 @@ class LocalCluster:
             self.processes.spawn(proc)
             if proc.name.startswith("apiserver-"):
                 self._wait_ready(proc.name, int(proc.argv[proc.argv.index("--bind") + 1].rsplit(":", 1)[1]), progress)
+            elif proc.name == "loadbalancer":
+                self._wait_ready(proc.name, self.topology.api_port, progress)
         self._wait_nodes(progress)
         for proc in procs:
             if proc.name not in self.running():
@@ -183,10 +200,12 @@ class LocalCluster:
         return True
 
     def _check_ports(self, running: dict[str, int]) -> None:
-        for i, port in enumerate(self.topology.api_ports(), start=1):
-            if f"apiserver-{i}" not in running and not _port_free("127.0.0.1", port):
-                raise ClusterError(f"port {port} on 127.0.0.1 is in use: stop what uses it, "
-                                   f"or choose other ports with `kubeclass up --port N`")
+        wanted = [("loadbalancer", self.topology.api_port)] if self.load_balanced else []
+        wanted += [(f"apiserver-{i}", port) for i, port in enumerate(self.topology.api_ports(), start=1)]
+        for name, port in wanted:
+            if name not in running and not _port_free("127.0.0.1", port):
+                raise ClusterError(f"port {port} on 127.0.0.1 is in use: stop what uses it, or choose other "
+                                   f"ports with `kubeclass up --port N` (it uses N to N+{self.topology.masters})")
         for node in self.topology.nodes():
             if f"node-{node.name}" not in running and not _port_free(node.address, NODE_PORT):
                 raise ClusterError(f"{node.address}:{NODE_PORT} (node {node.name}) is in use: is another "

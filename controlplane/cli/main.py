@@ -13,6 +13,7 @@ import sys
 import time
 
 from rich.console import Console
+from rich.markup import escape
 
 from .. import profiles
 from .local import ClusterError, LocalCluster, default_home
@@ -46,7 +47,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         return 130
     except ClusterError as e:
         cluster.down(lambda message: None)
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {escape(str(e))}")
         return 1
     if not started:
         console.print(f"kubeclass is already running ({cluster.server}); `kubeclass status` shows it, "
@@ -89,7 +90,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     try:
         stopped = cluster.stop(args.names, lambda message: console.print(message), kill=args.kill)
     except ClusterError as e:
-        console.print(f"[red]error:[/] {e}")
+        console.print(f"[red]error:[/] {escape(str(e))}")
         return 1
     if not stopped:
         console.print("None of them was running.")
@@ -108,6 +109,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(f"[bold]cluster[/] {t.id}: {t.masters} masters, {t.workers} workers, profile {t.profile}, "
                   f"scoring {t.scoring}, "
                   f"pods {t.pod_cidr}, services {t.service_cidr}")
+    console.print(f"[bold]endpoint[/] {cluster.server} " + (
+        f"(haproxy in front of the {t.masters} API servers)" if cluster.load_balanced
+        else "(master-1's API server: install haproxy for one that survives a master)"))
     console.print("[bold]components[/]")
     for proc in cluster._processes():
         pid = running.get(proc.name)
@@ -128,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start a local cluster and point kubectl at it")
     up.add_argument("--port", type=int, default=None,
-                    help="the first API server's port on 127.0.0.1; the others follow (default 6443)")
+                    help="kubectl's endpoint on 127.0.0.1 (haproxy); the API servers take the next "
+                         "ports (default 6443)")
     up.add_argument("--workers", type=int, default=None, help="worker nodes (default 2)")
     up.add_argument("--profile", choices=sorted(profiles.PROFILES), default=None,
                     help="timing profile: classroom (failures noticed in seconds, the default) or kubernetes")

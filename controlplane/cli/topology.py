@@ -4,8 +4,9 @@ Where it sits: ``kubeclass up`` decides these once, writes them to ``cluster.yam
 the cluster's data directory, and reads them back on every later ``up``, ``status`` and
 ``down``. The rest of the CLI only asks this module where things are.
 
-A local cluster, as docs/workloads.md describes it: master *i* runs an API server on
-``127.0.0.1:<port + i - 1>``, a controller manager, a scheduler and a node agent
+A local cluster, as docs/workloads.md describes it: haproxy listens on ``127.0.0.1:<port>``
+(the endpoint kubectl uses) in front of the API servers; master *i* runs an API server on
+``127.0.0.1:<port + i>``, a controller manager, a scheduler and a node agent
 (``master-i`` at ``127.0.<b>.i``); worker *j* runs a node agent (``worker-j`` at
 ``127.0.<b>.<10 + j>``), where the block *b* is the first whose node port is free (1 when
 this is the only cluster). Every node gets a /24 of the cluster's pod range. The pod and
@@ -69,10 +70,16 @@ class Topology:
         return profiles.get(self.profile)
 
     def api_ports(self) -> list[int]:
-        return [self.api_port + i for i in range(self.masters)]
+        """The API servers' ports; ``api_port`` itself is the load-balanced endpoint's."""
+        return [self.api_port + 1 + i for i in range(self.masters)]
 
     def servers(self) -> list[str]:
+        """The API servers, one per master (components fail over between them)."""
         return [f"https://127.0.0.1:{port}" for port in self.api_ports()]
+
+    def endpoint(self) -> str:
+        """The load-balanced endpoint in front of them (kubectl's)."""
+        return f"https://127.0.0.1:{self.api_port}"
 
     def nodes(self) -> list[Node]:
         masters = [Node(f"master-{i}", i, True, self.node_block) for i in range(1, self.masters + 1)]

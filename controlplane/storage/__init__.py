@@ -4,6 +4,7 @@ Only ``controlplane.api`` imports this package (import-linter checks it): every 
 component reaches the cluster state through the API server, as in Kubernetes.
 """
 
+from .etcd import EtcdStore
 from .interface import (
     ADDED,
     DELETED,
@@ -21,7 +22,6 @@ from .interface import (
     UnavailableError,
     Watcher,
 )
-from .etcd import EtcdStore
 from .sqlite import FutureRevisionError, SQLiteStore
 
 

@@ -85,14 +85,22 @@ class EtcdClient:
         self.timeout = timeout
         self._current = 0
         self._lock = threading.Lock()
-        self.session = requests.Session()
-        # etcd is reached directly: no proxy from the environment, no ~/.netrc (which
-        # requests would otherwise look up again on every request).
-        self.session.trust_env = False
-        # Enough pooled connections per member for every API server thread (requests keeps 10).
-        adapter = requests.adapters.HTTPAdapter(pool_connections=len(endpoints), pool_maxsize=64)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self._local = threading.local()  # a thread's session goes with the thread
+
+    @property
+    def session(self) -> requests.Session:
+        """This thread's session: a requests.Session is not meant to be shared between
+        threads, and a watch stream must never share a connection with a unary call."""
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._local.session = requests.Session()
+            # etcd is reached directly: no proxy from the environment, no ~/.netrc (which
+            # requests would otherwise look up again on every request).
+            session.trust_env = False
+            adapter = requests.adapters.HTTPAdapter(pool_connections=len(self.endpoints), pool_maxsize=4)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+        return session
 
     @property
     def current(self) -> int:
@@ -166,7 +174,7 @@ class EtcdClient:
     def open_stream(self, path: str, body: dict[str, Any], index: int) -> requests.Response:
         """Open a streaming POST (a watch) on member ``index``; requests errors propagate."""
         resp = self.session.post(self.endpoints[index] + path, data=codec.dumps(body),
-                                 headers=HEADERS, stream=True, timeout=(CONNECT_TIMEOUT, None))
+                                 headers=HEADERS, stream=True, timeout=(CONNECT_TIMEOUT, self.timeout))
         if resp.status_code != 200:
             message = resp.text[:200]
             resp.close()
@@ -200,6 +208,7 @@ class EtcdClient:
         return UnavailableError(key, message)
 
     def close(self) -> None:
+        """Close this thread's connections (other threads' go when those threads end)."""
         self.session.close()
 
 

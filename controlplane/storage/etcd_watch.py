@@ -41,7 +41,7 @@ import urllib3.exceptions
 from .. import codec
 from .broadcast import MAX_QUEUED
 from .etcd_client import EtcdClient, describe
-from .interface import CompactedError, Event
+from .interface import CompactedError, Event, StorageError
 
 log = logging.getLogger(__name__)
 
@@ -139,28 +139,31 @@ class EtcdWatcher:
         return result
 
     def _run(self, lines: Iterator[bytes] | None, member: int) -> None:
-        while lines is not None:
-            try:
-                for line in lines:
-                    if line:
-                        self._receive(self._result(line))
-                why = "the stream ended"
-            except CompactedError:
-                log.info("etcd watch on %s: revision %d has been compacted; ending the watch",
-                         self._key, self._last)
-                break
-            except (_Broken, *StreamErrors) as e:
-                why = describe(e)
-            if self._stopped:
-                break
-            log.info("etcd watch on %s: stream on %s broke (%s); resuming from revision %d "
-                     "on another member", self._key, self._client.endpoints[member], why, self._last + 1)
-            try:
-                lines, member = self._connect(member + 1, time.monotonic() + self._retry_for)
-            except Exception as e:  # no member serves us: end, so the caller watches again
-                log.warning("etcd watch on %s ended: %s", self._key, e)
-                break
-        self._end()
+        try:
+            while lines is not None:
+                try:
+                    for line in lines:
+                        if line:
+                            self._receive(self._result(line))
+                    why = "the stream ended"
+                except CompactedError:
+                    log.info("etcd watch on %s: revision %d has been compacted; ending the watch",
+                             self._key, self._last)
+                    return
+                except (_Broken, *StreamErrors) as e:
+                    why = describe(e)
+                if self._stopped:
+                    return
+                log.info("etcd watch on %s: stream on %s broke (%s); resuming from revision %d "
+                         "on another member", self._key, self._client.endpoints[member], why,
+                         self._last + 1)
+                try:
+                    lines, member = self._connect(member + 1, time.monotonic() + self._retry_for)
+                except StorageError as e:  # unavailable, or compacted meanwhile
+                    log.warning("etcd watch on %s ended: %s", self._key, e)
+                    return
+        finally:
+            self._end()  # whatever happened, the consumer must not wait forever
 
     def _receive(self, result: Message) -> None:
         raw = result.get("events")

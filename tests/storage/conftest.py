@@ -23,6 +23,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Self
 
 import pytest
 import requests
@@ -116,7 +117,7 @@ class EtcdCluster:
     def url(self, prefix: str = "/registry/") -> str:
         return f"etcd://{','.join(self.endpoints)}{prefix}"
 
-    def __enter__(self) -> EtcdCluster:
+    def __enter__(self) -> Self:
         try:
             for i in range(len(self.names)):
                 self.start_member(i, wait=False)
@@ -166,7 +167,7 @@ class EtcdCluster:
     def leader(self) -> int | None:
         """The index of the member that leads now, if the running members agree on one."""
         statuses = {i: s for i in range(len(self.names)) if (s := self.status(i)) is not None}
-        ids = {s["header"]["member_id"]: i for i, s in statuses.items()}
+        ids = {s.get("header", {}).get("member_id"): i for i, s in statuses.items()}
         leaders = {s.get("leader", "0") for s in statuses.values()}
         if len(leaders) == 1 and (leader := leaders.pop()) in ids:
             return ids[leader]
@@ -207,10 +208,7 @@ class EtcdCluster:
 
         Followers first: a leader told to stop hands its leadership to a live peer
         first, and would wait for peers that are stopping too."""
-        try:
-            leader = self.leader()
-        except Exception:  # never let a status query keep members running
-            leader = None
+        leader = self.leader()
         order = [i for i in range(len(self.procs)) if i != leader] + ([leader] if leader is not None else [])
         for group in (order[:-1], order[-1:]):
             for i in group:

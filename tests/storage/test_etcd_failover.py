@@ -16,7 +16,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from controlplane.storage import ADDED, EtcdStore, Storage, UnavailableError
+from controlplane.storage import ADDED, EtcdStore, KeyExistsError, Storage, UnavailableError
 
 from .conftest import EtcdCluster
 
@@ -46,14 +46,20 @@ def store_on(cluster: EtcdCluster, first: int) -> EtcdStore:
 
 def write_until_ok(store: Storage, key: str, obj: dict, within: float) -> dict:
     """Create ``obj``, retrying while the store is unavailable (and only then)."""
-    deadline = time.monotonic() + within
+    deadline, unknown = time.monotonic() + within, False
     while True:
         try:
             return store.create(key, obj)
         except UnavailableError:
             if time.monotonic() > deadline:
                 raise
+            unknown = True  # that attempt may have been applied after all
             time.sleep(0.2)
+        except KeyExistsError:
+            current = store.get(key)
+            if not unknown or current["data"] != obj["data"]:
+                raise
+            return current
 
 
 @pytest.mark.slow
@@ -128,11 +134,8 @@ def test_watch_resumes_on_another_member_without_loss_or_duplicates(cluster: Etc
     watch = watching.watch(CMS, start)
     events: list = []
 
-    def collect() -> None:
-        for event in watch:
-            events.append(event)
-
-    reader = threading.Thread(target=collect, daemon=True)
+    # extend() appends each event as the watch yields it, so the test sees them arrive.
+    reader = threading.Thread(target=lambda: events.extend(watch), daemon=True)
     reader.start()
     try:
         for i in range(30):
