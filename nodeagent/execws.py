@@ -22,6 +22,7 @@ the container (``join`` mode). With ``tty=true`` it gets a pseudo-terminal.
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import hashlib
 import json
@@ -33,7 +34,7 @@ import struct
 import subprocess
 import termios
 import threading
-from typing import Any
+from typing import Any, BinaryIO
 
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping, TextMessage
@@ -94,7 +95,10 @@ class ExecSession:
         self._send_lock = threading.Lock()
         self._closed = threading.Event()
         self.popen: subprocess.Popen[bytes] | None = None
-        self.master: int | None = None
+        # The pty's master side, as a file object: threads read, write and resize through
+        # it, never through its bare descriptor number, which the kernel gives to the next
+        # connection the moment it is closed (a late write would land in a stranger's TLS).
+        self.term: BinaryIO | None = None
 
     def send(self, channel: int, data: bytes) -> None:
         with self._send_lock:
@@ -116,27 +120,30 @@ class ExecSession:
 
     def run(self, runtime: ProcessRuntime, cp: ContainerProcess, command: list[str]) -> None:
         try:
-            self.popen, self.master, err_r = runtime.exec_popen(cp, command, tty=self.tty, stdin=self.want["stdin"])
+            self.popen, master, err_r = runtime.exec_popen(cp, command, tty=self.tty, stdin=self.want["stdin"])
         except (StartError, OSError) as e:
             self.send(ERROR, json.dumps(error_status(str(e))).encode())
             self.close()
             return
         with os.fdopen(err_r, "rb") as f:
             start_error = f.read().decode(errors="replace")
+        if master is not None:
+            self.term = os.fdopen(master, "r+b", buffering=0)
         if start_error:
             self.popen.wait()
+            self._close_term()
             self.send(ERROR, json.dumps(error_status(
                 f"failed to exec in container: failed to start exec: {start_error}")).encode())
             self.close()
             return
         pumps = []
-        if self.master is not None:
-            pumps.append(self._pump(self.master, STDOUT))
+        if self.term is not None:
+            pumps.append(self._pump(self.term, STDOUT))
         else:
             if self.popen.stdout is not None:
-                pumps.append(self._pump(self.popen.stdout.fileno(), STDOUT if self.want["stdout"] else None))
+                pumps.append(self._pump(self.popen.stdout, STDOUT if self.want["stdout"] else None))
             if self.popen.stderr is not None:
-                pumps.append(self._pump(self.popen.stderr.fileno(), STDERR if self.want["stderr"] else None))
+                pumps.append(self._pump(self.popen.stderr, STDERR if self.want["stderr"] else None))
         reader = threading.Thread(target=self._read_client, name="exec-stdin", daemon=True)
         reader.start()
         code = self.popen.wait()
@@ -145,15 +152,21 @@ class ExecSession:
         code = 128 - code if code < 0 else code
         self.send(ERROR, json.dumps(success_status() if code == 0 else exit_status(code)).encode())
         self.close()
-        if self.master is not None:
-            os.close(self.master)
+        self._close_term()
 
-    def _pump(self, fd: int, channel: int | None) -> threading.Thread:
+    def _close_term(self) -> None:
+        if self.term is not None:
+            with contextlib.suppress(OSError):
+                self.term.close()  # a pump still reading gets ValueError next time, never a stranger's bytes
+
+    def _pump(self, source: BinaryIO, channel: int | None) -> threading.Thread:
+        read = getattr(source, "read1", source.read)
+
         def copy() -> None:
             while True:
                 try:
-                    data = os.read(fd, 32768)
-                except OSError:  # EIO on a pty once the command has exited
+                    data = read(32768)
+                except (OSError, ValueError):  # EIO on a pty once the command has exited; closed
                     break
                 if not data:
                     break
@@ -199,28 +212,25 @@ class ExecSession:
 
     def _client_frame(self, channel: int, data: bytes, stdin_open: bool) -> bool:
         if channel == STDIN and stdin_open:
-            target = self.master if self.master is not None else (
-                self.popen.stdin.fileno() if self.popen and self.popen.stdin else None)
+            target = self.term if self.term is not None else (self.popen.stdin if self.popen else None)
             if target is not None:
-                try:
-                    os.write(target, data)
-                except OSError:
-                    pass
-        elif channel == RESIZE and self.master is not None:
+                with contextlib.suppress(OSError, ValueError):  # ValueError: already closed
+                    target.write(data)
+                    target.flush()
+        elif channel == RESIZE and self.term is not None:
             try:
                 size = json.loads(data or b"{}")
-                fcntl.ioctl(self.master, termios.TIOCSWINSZ,
+                fcntl.ioctl(self.term.fileno(), termios.TIOCSWINSZ,
                             struct.pack("HHHH", int(size.get("Height", 24)), int(size.get("Width", 80)), 0, 0))
             except (ValueError, OSError):
                 pass
         elif channel == CLOSE and data[:1] == bytes([STDIN]):
-            if self.master is not None:
-                try:
-                    os.write(self.master, b"\x04")  # end of input on a terminal
-                except OSError:
-                    pass
+            if self.term is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self.term.write(b"\x04")  # end of input on a terminal
             elif self.popen and self.popen.stdin:
-                self.popen.stdin.close()
+                with contextlib.suppress(OSError, ValueError):
+                    self.popen.stdin.close()
             return False
         return stdin_open
 

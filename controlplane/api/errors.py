@@ -154,8 +154,9 @@ def too_many_requests(message: str, causes: list[dict] | None = None) -> APIErro
 
 
 def service_unavailable(message: str) -> APIError:
-    """The store cannot answer (etcd without quorum): 503, and clients retry later."""
-    return APIError(503, "ServiceUnavailable", message, headers={"Retry-After": "1"})
+    """The store cannot answer (etcd without quorum): 503. No Retry-After: with it,
+    client-go would retry ten times before showing the message (a minute of silence)."""
+    return APIError(503, "ServiceUnavailable", message)
 
 
 def internal_error(message: str) -> APIError:

@@ -11,7 +11,9 @@ API servers) and checks each API server's ``/readyz`` over HTTPS every second. A
 that fails two checks in a row gets no new connections; one whose process is gone
 already refuses connections, and ``option redispatch`` with ``retries`` sends such a
 connection to another server at once, so kubectl sees no error at all unless it was in
-the middle of a request to the master that died.
+the middle of a request to the master that died. When no API server is ready (etcd has
+lost quorum), haproxy still passes requests to them, so that kubectl shows their 503
+Status, which says what is wrong, rather than "EOF".
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ defaults
     timeout server 1h
     timeout check 2s
     retries 3
-    option redispatch
+    option redispatch 1
 
 frontend kube-apiserver
     bind {{ bind }}
@@ -42,9 +44,15 @@ backend apiservers
     balance roundrobin
     option httpchk GET /readyz
     http-check expect status 200
+    option allbackups
     default-server inter 1s fall 2 rise 1 check check-ssl verify required ca-file {{ ca }}
 {%- for name, address in servers %}
     server {{ name }} {{ address }}
+{%- endfor %}
+    # When no API server is ready (the store has lost quorum), send requests to them anyway:
+    # better their 503 Status, which says why, than a connection closed by haproxy.
+{%- for name, address in servers %}
+    server {{ name }}-unready {{ address }} backup no-check
 {%- endfor %}
 """)
 

@@ -6,12 +6,13 @@ one data directory (``~/.kubeclass/local`` unless ``KUBECLASS_HOME`` says otherw
     cluster.yaml          the topology: id, masters, workers, ranges, profile (topology.py)
     pki/, kubeconfigs/    every component's identity (credentials.py)
     store/cluster.db      the SQLite store the three API servers share (the cluster's state)
+    etcd/<master>/        or, with --store etcd, each master's etcd member's data
     tokens.csv            static bearer tokens
     admin.kubeconfig      credentials of the cluster admin
     nodes/<node>/         each node agent's pods, volumes and container logs
     run/, logs/           the processes and their output (processes.py)
 
-``up`` starts, in order: the API servers (waiting until each answers /readyz), the
+``up`` starts, in order: the etcd members (with ``--store etcd``), the API servers (waiting until each answers /readyz), the
 controller managers and schedulers (they elect a leader each), and a node agent per
 node; then it waits until every node is Ready. ``down`` stops them in the reverse
 order, node agents first, so that they stop their pods and remove their network
@@ -41,6 +42,11 @@ NODES_TIMEOUT = 90.0
 Progress = Callable[[str], None]
 
 
+def etcd_binary() -> str | None:
+    """etcd, from Debian's ``etcd-server`` package (or anywhere on PATH)."""
+    return shutil.which("etcd") or ("/usr/bin/etcd" if os.access("/usr/bin/etcd", os.X_OK) else None)
+
+
 def default_home() -> str:
     return os.environ.get("KUBECLASS_HOME") or os.path.join(os.path.expanduser("~"), ".kubeclass", "local")
 
@@ -51,14 +57,16 @@ class ClusterError(Exception):
 
 class LocalCluster:
     def __init__(self, home: str | None = None, port: int | None = None, *, workers: int | None = None,
-                 profile: str | None = None, masters: int | None = None, scoring: str | None = None) -> None:
+                 profile: str | None = None, masters: int | None = None, scoring: str | None = None,
+                 store: str | None = None) -> None:
         self.home = os.path.abspath(home or default_home())
         self.processes = Processes(self.home)
         saved = Topology.load(self.path("cluster.yaml"))
         options = {k: v for k, v in (("api_port", port), ("workers", workers), ("profile", profile),
                                      ("masters", masters), ("scoring", scoring)) if v is not None}
+        self.store_mismatch = saved is not None and store is not None and store != saved.store
         if saved is None:
-            self.topology = Topology.new(self.home, **options)
+            self.topology = Topology.new(self.home, **options, **({"store": store} if store else {}))
         else:
             # A cluster keeps its id and ranges; workers, timing and scoring may change between
             # runs (``up`` then restarts the processes whose settings changed).
@@ -102,11 +110,10 @@ class LocalCluster:
 
         def failover(first: str) -> list[str]:  # every other API server, as --server flags
             return [arg for s in servers if s != first for arg in ("--server", s)]
-        procs = []
+        procs = self._etcd_processes() if t.store == "etcd" else []
         for i, port in enumerate(t.api_ports(), start=1):
             procs.append(Process(f"apiserver-{i}", [
-                py, "-m", "controlplane.api.server",
-                "--store", f"sqlite://{self.path('store', 'cluster.db')}",
+                py, "-m", "controlplane.api.server", "--store", self._store_url(i),
                 "--bind", f"127.0.0.1:{port}", "--advertise-address", "127.0.0.1",
                 "--tls-cert-file", self.path("pki", "apiserver.crt"),
                 "--tls-private-key-file", self.path("pki", "apiserver.key"),
@@ -148,6 +155,28 @@ class LocalCluster:
             procs.append(Process(f"node-{node.name}", argv))
         return procs
 
+    def _store_url(self, master: int) -> str:
+        """What API server ``master`` stores into: the SQLite file, or every etcd member
+        (its own master's first, as on a kubeadm master)."""
+        if self.topology.store != "etcd":
+            return f"sqlite://{self.path('store', 'cluster.db')}"
+        members = [client for _, client, _ in self.topology.etcd_members()]
+        mine = members[master - 1]
+        return "etcd://" + ",".join(m.removeprefix("http://") for m in [mine] + [m for m in members if m != mine])
+
+    def _etcd_processes(self) -> list[Process]:
+        """A member of a three-member etcd on each master, listening on the master's address."""
+        binary = etcd_binary() or "etcd"  # up() says what to do when it is missing
+        members = self.topology.etcd_members()
+        initial = ",".join(f"{name}={peer}" for name, _, peer in members)
+        return [Process(f"etcd-{i}", [
+            binary, "--name", name, "--data-dir", self.path("etcd", name),
+            "--listen-client-urls", client, "--advertise-client-urls", client,
+            "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", initial, "--initial-cluster-state", "new",
+            "--initial-cluster-token", f"kubeclass-{self.topology.id}",
+            "--logger", "zap", "--log-level", "warn"]) for i, (name, client, peer) in enumerate(members, start=1)]
+
     # -- up ------------------------------------------------------------------------
 
     def prepare(self) -> None:
@@ -156,19 +185,40 @@ class LocalCluster:
         os.makedirs(self.path("store"), exist_ok=True)
         self.topology.save(self.path("cluster.yaml"))
         self.credentials.prepare(self.server)
-        os.makedirs(self.path("loadbalancer"), exist_ok=True)
-        with open(self.path("loadbalancer", "haproxy.cfg"), "w") as f:
-            f.write(loadbalancer.render(f"127.0.0.1:{self.topology.api_port}",
-                                        [(f"apiserver-{i}", f"127.0.0.1:{port}")
-                                         for i, port in enumerate(self.topology.api_ports(), start=1)],
-                                        self.path("pki", "ca.crt")))
+
+    def _write_lb_config(self) -> bool:
+        """Write haproxy.cfg; True if it changed (a running haproxy must then restart)."""
+        config = loadbalancer.render(f"127.0.0.1:{self.topology.api_port}",
+                                     [(f"apiserver-{i}", f"127.0.0.1:{port}")
+                                      for i, port in enumerate(self.topology.api_ports(), start=1)],
+                                     self.path("pki", "ca.crt"))
+        path = self.path("loadbalancer", "haproxy.cfg")
+        try:
+            with open(path) as f:
+                if f.read() == config:
+                    return False
+        except OSError:
+            pass
+        os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+        with open(path, "w") as f:
+            f.write(config)
+        return True
 
     def up(self, progress: Progress) -> bool:
         """Start whatever of the cluster is not running (everything, the first time);
         False if all of it was running already. Raises ClusterError."""
+        if self.store_mismatch:
+            raise ClusterError(f"this cluster keeps its state in {self.topology.store}: `kubeclass down --delete` "
+                               f"forgets it (and its state), or give another --home for a second cluster")
+        if self.topology.store == "etcd" and etcd_binary() is None:
+            raise ClusterError("--store etcd needs etcd: install it with `apt-get install etcd-server` "
+                               "(./dev test does), or use the default store")
         running = self.running()
         procs = self._processes()
-        changed = [p.name for p in procs if p.name in running and self.processes.argv(p.name) != p.argv]
+        os.makedirs(self.home, mode=0o700, exist_ok=True)
+        lb_changed = self._write_lb_config()
+        changed = [p.name for p in procs if p.name in running and (
+            self.processes.argv(p.name) != p.argv or (p.name == "loadbalancer" and lb_changed))]
         extra = [name for name in running if name not in {p.name for p in procs}]  # e.g. after --workers 1
         if running and all(p.name in running for p in procs) and not changed and not extra:
             return False
@@ -206,6 +256,13 @@ class LocalCluster:
             if name not in running and not _port_free("127.0.0.1", port):
                 raise ClusterError(f"port {port} on 127.0.0.1 is in use: stop what uses it, or choose other "
                                    f"ports with `kubeclass up --port N` (it uses N to N+{self.topology.masters})")
+        if self.topology.store == "etcd":
+            for i, (name, client, peer) in enumerate(self.topology.etcd_members(), start=1):
+                for url in (client, peer):
+                    host, port = url.removeprefix("http://").rsplit(":", 1)
+                    if f"etcd-{i}" not in running and not _port_free(host, int(port)):
+                        raise ClusterError(f"{host}:{port} (etcd on {name}) is in use: is another kubeclass "
+                                           f"cluster running? `kubeclass down` stops it")
         for node in self.topology.nodes():
             if f"node-{node.name}" not in running and not _port_free(node.address, NODE_PORT):
                 raise ClusterError(f"{node.address}:{NODE_PORT} (node {node.name}) is in use: is another "
@@ -296,8 +353,8 @@ class LocalCluster:
         for node in self.topology.nodes():
             found[node.name] = [f"node-{node.name}"]
             if node.master:
-                found[node.name] = [f"{c}-{node.index}" for c in ("apiserver", "controller-manager", "scheduler")] + [
-                    f"node-{node.name}"]
+                components = ("etcd", "apiserver", "controller-manager", "scheduler")[self.topology.store != "etcd":]
+                found[node.name] = [f"{c}-{node.index}" for c in components] + [f"node-{node.name}"]
         return found
 
     def stop(self, targets: list[str], progress: Progress, *, kill: bool = False) -> list[str]:

@@ -36,7 +36,7 @@ Stop it with [bold]kubeclass down[/]. The cluster keeps its state in {home}.
 
 def cmd_up(args: argparse.Namespace) -> int:
     cluster = LocalCluster(args.home, port=args.port, workers=args.workers, profile=args.profile,
-                           scoring=args.scoring)
+                           scoring=args.scoring, store=args.store)
     try:
         with console.status("Starting kubeclass") as status:
             started = cluster.up(lambda message: status.update(message))
@@ -107,7 +107,7 @@ def cmd_status(args: argparse.Namespace) -> int:
         return 1
     t = cluster.topology
     console.print(f"[bold]cluster[/] {t.id}: {t.masters} masters, {t.workers} workers, profile {t.profile}, "
-                  f"scoring {t.scoring}, "
+                  f"scoring {t.scoring}, store {t.store}, "
                   f"pods {t.pod_cidr}, services {t.service_cidr}")
     console.print(f"[bold]endpoint[/] {cluster.server} " + (
         f"(haproxy in front of the {t.masters} API servers)" if cluster.load_balanced
@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workers", type=int, default=None, help="worker nodes (default 2)")
     up.add_argument("--profile", choices=sorted(profiles.PROFILES), default=None,
                     help="timing profile: classroom (failures noticed in seconds, the default) or kubernetes")
+    up.add_argument("--store", choices=["sqlite", "etcd"], default=None,
+                    help="where the cluster's state lives: one embedded SQLite file (the default) or a "
+                         "three-member etcd, a member on each master (needs etcd-server); chosen at the first up")
     up.add_argument("--scoring", choices=["least-allocated", "most-allocated"], default=None,
                     help="how the scheduler ranks nodes: least-allocated spreads pods (the default), "
                          "most-allocated packs them (bin packing); a running cluster's schedulers restart")

@@ -36,6 +36,7 @@ from .. import profiles
 POD_RANGES = [f"10.{n}.0.0/16" for n in [*range(244, 255), *range(160, 244)]]  # 10.244 first, as kubeadm
 SERVICE_RANGES = [f"10.{n}.0.0/16" for n in range(96, 112)]
 NODE_PORT = 10250
+ETCD_CLIENT_PORT, ETCD_PEER_PORT = 2379, 2380
 
 
 @dataclasses.dataclass
@@ -56,6 +57,7 @@ class Topology:
     masters: int = 3
     workers: int = 2
     profile: str = "classroom"
+    store: str = "sqlite"  # or "etcd": a member on each master
     scoring: str = "least-allocated"  # the schedulers' NodeResourcesFit strategy: or most-allocated (bin packing)
     api_port: int = 6443
     pod_cidr: str = POD_RANGES[0]
@@ -85,6 +87,11 @@ class Topology:
         masters = [Node(f"master-{i}", i, True, self.node_block) for i in range(1, self.masters + 1)]
         workers = [Node(f"worker-{j}", 10 + j, False, self.node_block) for j in range(1, self.workers + 1)]
         return masters + workers
+
+    def etcd_members(self) -> list[tuple[str, str, str]]:
+        """(name, client URL, peer URL) of each master's etcd member, on the master's address."""
+        return [(node.name, f"http://{node.address}:{ETCD_CLIENT_PORT}", f"http://{node.address}:{ETCD_PEER_PORT}")
+                for node in self.nodes() if node.master]
 
     def home_server(self, node: Node) -> str:
         """The API server a node's agent talks to first (the others are its failover):
