@@ -1,0 +1,108 @@
+"""High availability on etcd, as a student meets it: `kubeclass up --store etcd`, then masters die.
+
+A cluster of its own (three masters, each with an etcd member, an API server, a controller
+manager and a scheduler; one worker), because these tests kill masters. In file order:
+
+* one whole master SIGKILLed: kubectl, through the unchanged kubeconfig (haproxy), sees at
+  most one failed request; Deployments keep reconciling; the leaders are on other masters;
+* a second master SIGKILLed: etcd has lost quorum; a write answers a 503 Status that says
+  so and how many members are reachable, within a bounded time; reads fail the same way
+  (etcd reads are linearizable: a member without a leader does not answer them);
+* `kubeclass up` brings the masters back: everything resumes with no manual repair, and
+  nothing written before is lost.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from controlplane.cli.local import LocalCluster, etcd_binary
+from tests.integration.test_classroom_e2e import generate, k, kjson, pods, ready, wait_for
+from tests.livecluster import Cluster, free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def kc(tmp_path_factory) -> Iterator[Cluster]:
+    assert etcd_binary(), "etcd is not installed: ./dev test installs etcd-server"
+    base = tmp_path_factory.mktemp("etcdha")
+    (base / "home").mkdir()
+    old = os.environ.get("KUBECONFIG")
+    os.environ["KUBECONFIG"] = str(base / "user-kubeconfig")
+    local = LocalCluster(str(base / "cluster"), port=free_port(), workers=1, store="etcd")
+    try:
+        local.up(lambda message: None)
+        assert local.load_balanced, "haproxy is not installed: ./dev test installs it"
+        cluster = Cluster(local, str(base / "home"))
+        generate(cluster, "create", "deployment", "web", "-n", "default", "--image=kubeclass/hello:1", "--replicas=2")
+        generate(cluster, "create", "configmap", "before", "-n", "default", "--from-literal=written=before")
+        yield cluster
+    finally:
+        local.down(lambda message: None)
+        if old is None:
+            os.environ.pop("KUBECONFIG", None)
+        else:
+            os.environ["KUBECONFIG"] = old
+
+
+def holder(kc: Cluster, lease: str) -> str:
+    return kjson(kc, "get", "lease", lease, "-n", "kube-system")["spec"]["holderIdentity"].split("_")[0]
+
+
+def test_losing_one_master_costs_kubectl_at_most_one_request(kc: Cluster) -> None:
+    failures: list[str] = []
+    asked = [0]
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.is_set():
+            result = kc.kubectl("get", "configmap", "before", "-o", "name", check=False, timeout=30)
+            asked[0] += 1
+            if result.returncode != 0:
+                failures.append(result.stderr.strip())
+            time.sleep(0.1)
+    asking = threading.Thread(target=ask, daemon=True)
+    asking.start()
+    time.sleep(1)
+    kc.local.stop(["master-1"], lambda message: None, kill=True)  # its etcd member too
+    try:
+        k(kc, "scale", "deployment/web", "--replicas=3")
+        wait_for("3 ready replicas", lambda: len([p for p in pods(kc, "app=web", "default") if ready(p)]) == 3, 90)
+        for lease in ("kube-controller-manager", "kube-scheduler"):
+            wait_for(f"{lease} led from another master", lambda lease=lease: holder(kc, lease) != "master-1", 30)
+    finally:
+        stop.set()
+        asking.join(40)
+    assert asked[0] > 10 and len(failures) <= 1, failures
+
+
+def test_without_quorum_writes_and_reads_fail_with_a_clear_status(kc: Cluster) -> None:
+    kc.local.stop(["master-2"], lambda message: None, kill=True)  # master-1 is still down: 1 of 3 left
+    started = time.monotonic()
+    write = kc.kubectl("apply", "-f", "-", check=False, timeout=60, input=k(
+        kc, "create", "configmap", "during", "--from-literal=a=b", "--dry-run=client", "-o", "yaml"))
+    took = time.monotonic() - started
+    assert write.returncode != 0
+    assert "(ServiceUnavailable)" in write.stderr and "etcd has lost quorum: 1 of 3 members reachable" in write.stderr
+    assert took < 30, f"the answer took {took:.0f}s"
+    read = kc.kubectl("get", "configmap", "before", check=False, timeout=60)
+    assert read.returncode != 0 and "lost quorum" in read.stderr
+
+
+def test_bringing_the_masters_back_resumes_everything(kc: Cluster) -> None:
+    assert kc.local.up(lambda message: None)
+    wait_for("writes to work again", lambda: kc.kubectl("apply", "-f", "-", check=False, input=k(
+        kc, "create", "configmap", "after", "--from-literal=written=after", "--dry-run=client", "-o", "yaml"
+    )).returncode == 0, 60)
+    assert kjson(kc, "get", "configmap", "before")["data"] == {"written": "before"}  # nothing lost
+    assert "NotFound" in kc.kubectl("get", "configmap", "during", check=False).stderr  # nothing half-written
+    wait_for("every node Ready", lambda: all(
+        line.split()[1] == "Ready" for line in k(kc, "get", "nodes", "--no-headers").splitlines()), 60)
+    k(kc, "scale", "deployment/web", "--replicas=1")
+    wait_for("1 replica", lambda: len(pods(kc, "app=web", "default")) == 1, 60)
