@@ -9,6 +9,7 @@ for a mistake the user can fix.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -16,6 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .. import profiles
+from . import backup
 from .local import ClusterError, LocalCluster, default_home
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -99,6 +101,33 @@ def cmd_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    cluster = LocalCluster(args.home)
+    path = args.file or f"kubeclass-backup-{time.strftime('%Y%m%d-%H%M%S')}.{'etcd' if cluster.topology.store == 'etcd' else 'db'}"
+    try:
+        with console.status("Backing up") as status:
+            summary = backup.backup(cluster, path, lambda message: status.update(message))
+    except backup.BackupError as e:
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        return 1
+    console.print(f"Backed up to {escape(os.path.abspath(path))} ({summary}). `kubeclass restore {escape(path)}` "
+                  "brings this state back.")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    cluster = LocalCluster(args.home)
+    try:
+        with console.status("Restoring") as status:
+            aside = backup.restore(cluster, args.file, lambda message: status.update(message))
+    except (backup.BackupError, ClusterError) as e:
+        console.print(f"[red]error:[/] {escape(str(e))}")
+        return 1
+    console.print(f"Restored {escape(args.file)}; the cluster runs with that state. What it replaced is in "
+                  f"{escape(aside)}.")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     cluster = LocalCluster(args.home)
     running = cluster.running()
@@ -153,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
                       help="a machine (master-1, worker-2: all it runs) or a component (scheduler-3)")
     stop.add_argument("--kill", action="store_true", help="SIGKILL, as if the machine lost power: nothing cleans up")
     stop.set_defaults(run=cmd_stop)
+    back = sub.add_parser("backup", help="save the cluster's whole state to a file (the cluster keeps running)")
+    back.add_argument("file", nargs="?", default=None,
+                      help="where to write it (default: kubeclass-backup-<time>.db or .etcd here)")
+    back.set_defaults(run=cmd_backup)
+    rest = sub.add_parser("restore", help="replace the cluster's state by a backup (stops and starts the cluster)")
+    rest.add_argument("file", help="a file `kubeclass backup` wrote")
+    rest.set_defaults(run=cmd_restore)
     status = sub.add_parser("status", help="show the local cluster's processes")
     status.set_defaults(run=cmd_status)
     return parser

@@ -183,8 +183,11 @@ def test_hello_runs_spread_over_the_workers_and_its_service_reaches_all_three(kc
     running = ready_pods(kc, "app=hello", 3)
     assert {p["spec"]["nodeName"] for p in running} == set(WORKERS)
     url = service_url(kc, "hello")
+    wait_for("three endpoints", lambda: len(_endpoint_ips(kc, "hello")) == 3)
     wait_for("the service to answer", lambda: _answers_or_none(url))
-    seen = {pod_of(a) for a in answers(url, 30)}
+    seen: set[str] = set()
+    # every node's proxy learns of the endpoints through its own watch: give them a moment
+    wait_for("answers from all three pods", lambda: seen.update(pod_of(a) for a in answers(url, 10)) or len(seen) >= 3)
     assert seen == {p["metadata"]["name"] for p in running}
     # a NodePort answers on every node's address, masters included
     svc = kjson(kc, "get", "service", "hello", "-n", NS)
@@ -284,7 +287,8 @@ def test_a_failing_readiness_probe_takes_the_pod_out_of_the_service(kc: Cluster)
     call(first, "/unready")
     wait_for("the unready pod to leave the endpoints",
              lambda: _endpoint_ips(kc, "ready") == [second["status"]["podIP"]], timeout=20)
-    assert {pod_of(a) for a in answers(url, 20)} == {second["metadata"]["name"]}
+    wait_for("only the ready pod answering", lambda: {pod_of(a) for a in answers(url, 20)} == {second["metadata"]["name"]},
+             timeout=20)  # every node's proxy follows the endpoints through its own watch
     call(first, "/ready")
     wait_for("the pod to come back", lambda: len(_endpoint_ips(kc, "ready")) == 2, timeout=20)
     k(kc, "delete", "deployment,service", "ready", "-n", NS)
@@ -416,8 +420,12 @@ def test_a_canary_by_labels_takes_part_of_the_traffic(kc: Cluster) -> None:
                             "containers": [{"name": "hello", "image": "kubeclass/hello:2"}]}}}})
     ready_pods(kc, "app=hello,track=canary", 1)
     wait_for("four endpoints behind the service", lambda: len(_endpoint_ips(kc, "hello")) == 4)
-    versions = Counter(a.split(" on pod")[0] for a in answers(service_url(kc, "hello"), 80))
-    assert set(versions) == {"Hello from kubeclass/hello:1", "Hello from kubeclass/hello:2"}
+    versions: Counter[str] = Counter()
+
+    def both_answer() -> bool:
+        versions.update(a.split(" on pod")[0] for a in answers(service_url(kc, "hello"), 40))
+        return set(versions) == {"Hello from kubeclass/hello:1", "Hello from kubeclass/hello:2"}
+    wait_for("both versions answering", both_answer, timeout=20)
     assert versions["Hello from kubeclass/hello:1"] > versions["Hello from kubeclass/hello:2"]  # 3 to 1
     k(kc, "delete", "deployment", "hello-canary", "-n", NS)
 
