@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from typing import Self
 
 from controlplane.cli.local import LocalCluster, Process
+from controlplane.cli.topology import free_port
 
 from .load import Target
 
@@ -32,27 +32,6 @@ READY_TIMEOUT = 60.0
 STOP_GRACE = 10.0
 
 Progress = Callable[[str], None]
-
-
-def free_port(count: int = 4) -> int:
-    """A port on 127.0.0.1 free together with the ``count - 1`` after it (a local
-    cluster's load balancer listens on port, its API servers on port + 1 to port + 3)."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + count <= 65535 and all(_free(p) for p in range(port, port + count)):
-            return port
-    raise RuntimeError("no free port range on 127.0.0.1")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def filesystem_of(path: str) -> str:

@@ -8,16 +8,20 @@ kubeconfig: KUBECONFIG points into the scratch directory for the whole session.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import shutil
-import socket
 import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from controlplane.cli.local import LocalCluster
+from controlplane.cli.topology import free_port
 
 KUBECTL_VERSIONS = ("1.33", "1.32")
 SEARCH = ("/usr/lib/google-cloud-sdk/bin", "/usr/local/bin", "/usr/bin")
@@ -32,27 +36,6 @@ def kubectl_binary(version: str) -> str:
         pytest.fail(f"{name} is not installed: the tests drive kubectl {version} itself "
                     f"(looked in PATH and {', '.join(SEARCH)})")
     return found
-
-
-def free_port(count: int = 4) -> int:
-    """A port on 127.0.0.1 free together with the ``count - 1`` after it (a cluster's
-    load balancer listens on port, its three API servers on port + 1 to port + 3)."""
-    for _ in range(100):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if port + count <= 65535 and all(_free(p) for p in range(port, port + count)):
-            return port
-    raise RuntimeError("no free port range on 127.0.0.1")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 @dataclasses.dataclass
@@ -88,14 +71,19 @@ class Cluster:
         return result
 
 
-@pytest.fixture(scope="session")
-def cluster(tmp_path_factory) -> Iterator[Cluster]:
-    base = tmp_path_factory.mktemp("kubeclass")
+@contextlib.contextmanager
+def own_cluster(base: Path, **options: Any) -> Iterator[Cluster]:
+    """``kubeclass up`` in ``base`` on free ports (``options`` as LocalCluster takes them, and
+    ``network``), with KUBECONFIG pointed into ``base`` meanwhile so nobody's own kubeconfig
+    is touched; ``down`` at the end, whatever happens."""
     home = base / "home"
-    home.mkdir()
+    home.mkdir(exist_ok=True)
     old = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(base / "user-kubeconfig")
-    local = LocalCluster(str(base / "cluster"), port=free_port())
+    network = options.pop("network", None)
+    local = LocalCluster(str(base / "cluster"), port=free_port(), **options)
+    if network:
+        local.topology.network = network
     try:
         local.up(lambda message: None)
         yield Cluster(local, str(home))
@@ -105,3 +93,15 @@ def cluster(tmp_path_factory) -> Iterator[Cluster]:
             os.environ.pop("KUBECONFIG", None)
         else:
             os.environ["KUBECONFIG"] = old
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory) -> Iterator[Cluster]:
+    with own_cluster(tmp_path_factory.mktemp("kubeclass")) as session_cluster:
+        yield session_cluster
+
+
+def kubeclass(cluster: Cluster, *args: str) -> subprocess.CompletedProcess:
+    """The ``kubeclass`` command on this cluster's data directory, run from its scratch home."""
+    return subprocess.run([sys.executable, "-m", "controlplane.cli.main", "--home", cluster.local.home, *args],
+                          capture_output=True, text=True, timeout=180, cwd=cluster.home)

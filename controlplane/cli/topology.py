@@ -181,6 +181,19 @@ class Claims:
         return owner == self.home or (not os.path.exists(os.path.join(owner, "cluster.yaml")) and age > 60)
 
 
+def free_port(count: int = 4) -> int:
+    """A port on 127.0.0.1 free together with the ``count - 1`` after it: a cluster's load
+    balancer listens on port, its three API servers on port + 1 to port + 3 (for tests and
+    benchmarks, which run clusters side by side)."""
+    for _ in range(100):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        if port + count <= 65535 and all(_port_free("127.0.0.1", p) for p in range(port, port + count)):
+            return port
+    raise RuntimeError("no free port range on 127.0.0.1")
+
+
 def _port_free(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

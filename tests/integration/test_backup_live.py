@@ -8,40 +8,20 @@ starts it. The etcd version of the exercise is in test_etcd_ha_live.py.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 
 import pytest
 
-from controlplane.cli.local import LocalCluster
 from tests.integration.test_classroom_e2e import generate, k, kjson
-from tests.livecluster import Cluster, free_port
+from tests.livecluster import Cluster, kubeclass, own_cluster
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def kc(tmp_path_factory) -> Iterator[Cluster]:
-    base = tmp_path_factory.mktemp("backup")
-    (base / "home").mkdir()
-    old = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(base / "user-kubeconfig")
-    local = LocalCluster(str(base / "cluster"), port=free_port(), masters=1, workers=0)
-    try:
-        local.up(lambda message: None)
-        yield Cluster(local, str(base / "home"))
-    finally:
-        local.down(lambda message: None)
-        if old is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = old
-
-
-def kubeclass(kc: Cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "controlplane.cli.main", "--home", kc.local.home, *args],
-                          capture_output=True, text=True, timeout=180, cwd=kc.home)
+    with own_cluster(tmp_path_factory.mktemp("backup"), masters=1, workers=0) as cluster:
+        yield cluster
 
 
 def test_backup_then_delete_a_namespace_then_restore_brings_it_back(kc: Cluster) -> None:

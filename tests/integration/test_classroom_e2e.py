@@ -25,8 +25,7 @@ from typing import Any
 import pytest
 import requests
 
-from controlplane.cli.local import LocalCluster
-from tests.livecluster import Cluster, free_port, kubectl_binary
+from tests.livecluster import Cluster, kubectl_binary, own_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -48,23 +47,9 @@ def wait_for(what: str, cond: Callable[[], Any], timeout: float = 60.0, interval
 
 @pytest.fixture(scope="module")
 def kc(tmp_path_factory) -> Iterator[Cluster]:
-    base = tmp_path_factory.mktemp("classroom")
-    home = base / "home"
-    home.mkdir()
-    old = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(base / "user-kubeconfig")  # `up` merges its context there
-    local = LocalCluster(str(base / "cluster"), port=free_port())
-    try:
-        local.up(lambda message: None)
-        cluster = Cluster(local, str(home))
+    with own_cluster(tmp_path_factory.mktemp("classroom")) as cluster:
         generate(cluster, "create", "namespace", NS)
         yield cluster
-    finally:
-        local.down(lambda message: None)
-        if old is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = old
 
 
 def k(kc: Cluster, *args: str, **kw: Any) -> str:

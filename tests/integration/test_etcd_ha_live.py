@@ -15,18 +15,15 @@ manager and a scheduler; one worker), because these tests kill masters. In file 
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from controlplane.cli.local import LocalCluster, etcd_binary
+from controlplane.cli.local import etcd_binary
 from tests.integration.test_classroom_e2e import generate, k, kjson, pods, ready, wait_for
-from tests.livecluster import Cluster, free_port
+from tests.livecluster import Cluster, kubeclass, own_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -34,24 +31,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def kc(tmp_path_factory) -> Iterator[Cluster]:
     assert etcd_binary(), "etcd is not installed: ./dev test installs etcd-server"
-    base = tmp_path_factory.mktemp("etcdha")
-    (base / "home").mkdir()
-    old = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(base / "user-kubeconfig")
-    local = LocalCluster(str(base / "cluster"), port=free_port(), workers=1, store="etcd")
-    try:
-        local.up(lambda message: None)
-        assert local.load_balanced, "haproxy is not installed: ./dev test installs it"
-        cluster = Cluster(local, str(base / "home"))
+    with own_cluster(tmp_path_factory.mktemp("etcdha"), workers=1, store="etcd") as cluster:
+        assert cluster.local.load_balanced, "haproxy is not installed: ./dev test installs it"
         generate(cluster, "create", "deployment", "web", "-n", "default", "--image=kubeclass/hello:1", "--replicas=2")
         generate(cluster, "create", "configmap", "before", "-n", "default", "--from-literal=written=before")
         yield cluster
-    finally:
-        local.down(lambda message: None)
-        if old is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = old
 
 
 def holder(kc: Cluster, lease: str) -> str:
@@ -109,11 +93,6 @@ def test_bringing_the_masters_back_resumes_everything(kc: Cluster) -> None:
         line.split()[1] == "Ready" for line in k(kc, "get", "nodes", "--no-headers").splitlines()), 60)
     k(kc, "scale", "deployment/web", "--replicas=1")
     wait_for("1 replica", lambda: len(pods(kc, "app=web", "default")) == 1, 60)
-
-
-def kubeclass(kc: Cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "controlplane.cli.main", "--home", kc.local.home, *args],
-                          capture_output=True, text=True, timeout=180, cwd=kc.home)
 
 
 def test_backup_then_delete_a_namespace_then_restore_brings_it_back(kc: Cluster) -> None:

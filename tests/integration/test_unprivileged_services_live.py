@@ -9,35 +9,20 @@ of loopback) so that a NodePort reaches the pods. This starts a cluster in that 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from controlplane.cli.local import LocalCluster
 from tests.integration.test_classroom_e2e import answers, generate, k, kjson, pod_of, ready_pods, wait_for
-from tests.livecluster import Cluster, free_port
+from tests.livecluster import Cluster, own_cluster
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def kc(tmp_path_factory) -> Iterator[Cluster]:
-    base = tmp_path_factory.mktemp("loopback")
-    (base / "home").mkdir()
-    old = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(base / "user-kubeconfig")
-    local = LocalCluster(str(base / "cluster"), port=free_port(), workers=1)
-    local.topology.network = "loopback"
-    try:
-        local.up(lambda message: None)
-        yield Cluster(local, str(base / "home"))
-    finally:
-        local.down(lambda message: None)
-        if old is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = old
+    with own_cluster(tmp_path_factory.mktemp("loopback"), workers=1, network="loopback") as cluster:
+        yield cluster
 
 
 def test_a_node_port_reaches_pods_on_loopback_addresses(kc: Cluster) -> None:
