@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDIN, STDOUT, STDERR, ERROR, RESIZE, CLOSE = 0, 1, 2, 3, 4, 255
+CLOSE_WAIT_SECONDS = 1.0  # for the client's answer to our close frame
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -99,6 +100,7 @@ class ExecSession:
         # it, never through its bare descriptor number, which the kernel gives to the next
         # connection the moment it is closed (a late write would land in a stranger's TLS).
         self.term: BinaryIO | None = None
+        self.keep_open = False  # True: a thread may still use the socket, so never close it
 
     def send(self, channel: int, data: bytes) -> None:
         with self._send_lock:
@@ -153,6 +155,25 @@ class ExecSession:
         self.send(ERROR, json.dumps(success_status() if code == 0 else exit_status(code)).encode())
         self.close()
         self._close_term()
+        self._stop_reading(reader)
+
+    def _stop_reading(self, reader: threading.Thread) -> None:
+        """Wait for the client reader to end, before the server closes the socket.
+
+        TLS reads run without the GIL on the descriptor's bare number: a reader still inside
+        one when the socket is closed would read from whichever connection the kernel hands
+        that number to next, and swallow a stranger's handshake (their client sees "bad
+        record mac"). A client answers our close frame, which ends the reader; one that does
+        not gets its socket shut down, which ends the read with end-of-file.
+        """
+        reader.join(timeout=CLOSE_WAIT_SECONDS)
+        if reader.is_alive():
+            with contextlib.suppress(OSError):  # socket.socket's own: keeps the TLS object for the reader
+                socket.socket.shutdown(self.sock, socket.SHUT_RDWR)
+            reader.join(timeout=10)
+        if reader.is_alive():
+            log.warning("exec: the client reader did not stop; the connection stays open")
+            self.keep_open = True
 
     def _close_term(self) -> None:
         if self.term is not None:

@@ -252,6 +252,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                               stdout=_truthy(query.get("stdout", ["true"])[-1]),
                               stderr=_truthy(query.get("stderr", ["true"])[-1]), tty=_truthy(query.get("tty", [""])[-1]))
         session.run(self.server.host.runtime, rec.current, command)
+        if session.keep_open:
+            self.server.held.add(self.request)
         self.close_connection = True
 
 
@@ -263,7 +265,12 @@ class KubeletHTTPServer(http.server.ThreadingHTTPServer):
         self.host = host
         self.context = context
         self.stopping = threading.Event()
+        self.held: set[Any] = set()  # sockets a stray thread may still read: never closed (see execws)
         super().__init__(address, Handler)
+
+    def shutdown_request(self, request: Any) -> None:
+        if request not in self.held:
+            super().shutdown_request(request)
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = self.socket.accept()

@@ -28,6 +28,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -382,6 +383,36 @@ def test_the_agents_own_endpoint(cluster, agents, ns):
     pods = {p["podRef"]["name"]: p for p in summary["pods"]}
     assert "counter" in pods and pods["counter"]["containers"][0]["name"] == "count"
     assert "usageNanoCores" in pods["counter"]["containers"][0]["cpu"]
+
+
+def test_exec_sessions_never_disturb_other_connections(cluster, agents, ns):
+    """An exec's socket used to be read by a stray thread after it was closed; the next
+    connection, given the same descriptor number, lost its handshake ("bad record mac")."""
+    agent = agents["netns" if IS_ROOT else "loopback"]
+    apply(cluster, [pod("sleeper", agent.name, [{
+        "name": "c", "image": "busybox", "command": ["sh", "-c", "while true; do sleep 1; done"]}])], ns)
+    running(cluster, ns, "sleeper")
+    failures: list[str] = []
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            try:
+                endpoint(cluster, agent, "/healthz")
+            except requests.RequestException as e:
+                failures.append(repr(e))
+
+    pollers = [threading.Thread(target=poll) for _ in range(3)]
+    for t in pollers:
+        t.start()
+    try:
+        for i in range(60):
+            assert ws_exec(cluster, agent, ns, "sleeper", "c", ["cat"], stdin=f"{i}\n".encode())[1] == f"{i}\n".encode()
+    finally:
+        done.set()
+        for t in pollers:
+            t.join(timeout=60)
+    assert failures == []
 
 
 def test_simulated_nodes_register_and_run_pods_without_processes(cluster, ns, tmp_path):
