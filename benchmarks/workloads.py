@@ -94,7 +94,7 @@ QUICK = Sizes(pods=10, scheduler_pods=50, scheduler_nodes=(10, 20), failover_rou
 class Figure:
     key: str
     label: str
-    unit: str  # "s" or "/s"
+    unit: str  # "s", "/s", "x" (a ratio) or "" (a count)
     value: float
 
 
@@ -116,7 +116,9 @@ TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
 
 
 def fmt(value: float, unit: str) -> str:
-    return f"{value:,.0f}/s" if unit == "/s" else f"{value:.2f} s"
+    if unit == "/s":
+        return f"{value:,.0f}/s"
+    return f"{value:.2f} s" if unit == "s" else f"{value:,.2f}{unit}" if unit == "x" else f"{value:,.0f}"
 
 
 def ms(values: list[float]) -> str:
@@ -291,7 +293,7 @@ def controller_failover(b: Bench) -> Measured:
     return Measured(figures, notes, {"lease": lease_times, "reconcile": reconcile_times, "leaders": who})
 
 
-def worker_death(b: Bench) -> Measured:
+def worker_death(b: Bench, before_kill: Callable[[], None] = lambda: None) -> Measured:
     r = b.sizes.replicas
     pods, stamps = Pods(), {}
 
@@ -311,6 +313,7 @@ def worker_death(b: Bench) -> Measured:
         def elsewhere() -> list[Obj]:
             return [p for p in pods.matching(ready_pod) if p["spec"].get("nodeName") != "worker-2"]
 
+        before_kill()
         killed = time.monotonic()
         try:
             b.cluster.stop(["worker-2"], b.progress, kill=True)
@@ -371,13 +374,17 @@ def attempt(name: str, measure: Callable[[], Measured], report: Report, results:
 
 
 @contextmanager
-def local_cluster(scratch: str, progress: Progress) -> Iterator[LocalCluster]:
-    """``kubeclass up`` in ``scratch``, the user's kubeconfig untouched; ``down`` however it ends."""
+def local_cluster(scratch: str, progress: Progress, cluster_class: type[LocalCluster] = LocalCluster,
+                  **options: Any) -> Iterator[LocalCluster]:
+    """``kubeclass up`` in ``scratch`` (``options`` as LocalCluster takes them), the user's
+    kubeconfig untouched; ``down`` however it ends."""
     old = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = os.path.join(scratch, "user-kubeconfig")
-    cluster = LocalCluster(os.path.join(scratch, "cluster"), port=free_port())
+    cluster = cluster_class(os.path.join(scratch, "cluster"), port=free_port(), **options)
     try:
-        progress("starting a local cluster (3 masters, 2 workers, classroom profile)")
+        t = cluster.topology
+        progress(f"starting a local cluster ({t.masters} masters, {t.workers} workers, {t.profile} profile, "
+                 f"store {t.store})")
         cluster.up(quiet(progress))
         yield cluster
     finally:
@@ -433,19 +440,23 @@ def busy_before(seconds: float = 3.0) -> float:
     return 100 * (b.machine - a.machine) / (b.wall - a.wall)
 
 
-def verdict(f: Figure) -> tuple[str, bool | None]:
-    if f.key not in TARGETS:
+Targets = dict[str, tuple[str, Callable[[float], bool]]]
+
+
+def verdict(f: Figure, targets: Targets = TARGETS) -> tuple[str, bool | None]:
+    if f.key not in targets:
         return "", None
-    target, check = TARGETS[f.key]
+    target, check = targets[f.key]
     return target, check(f.value)
 
 
-def summary(report: Report, figures: list[Figure], errors: dict[str, str], quick: bool) -> None:
+def summary(report: Report, figures: list[Figure], errors: dict[str, str], quick: bool,
+            targets: Targets = TARGETS) -> None:
     report.line()
     report.line("== summary ==" + ("  (--quick: OK/MISS only shows the check works)" if quick else ""))
     rows = []
     for f in figures:
-        target, ok = verdict(f)
+        target, ok = verdict(f, targets)
         rows.append([f.label, fmt(f.value, f.unit), target, "" if ok is None else ("OK" if ok else "MISS")])
     rows.extend([[f"{name} (failed)", "ERROR", "", ""] for name in errors])
     report.table(["figure", "value", "target", "result"], rows)

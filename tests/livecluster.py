@@ -12,8 +12,10 @@ import contextlib
 import dataclasses
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -105,3 +107,41 @@ def kubeclass(cluster: Cluster, *args: str) -> subprocess.CompletedProcess:
     """The ``kubeclass`` command on this cluster's data directory, run from its scratch home."""
     return subprocess.run([sys.executable, "-m", "controlplane.cli.main", "--home", cluster.local.home, *args],
                           capture_output=True, text=True, timeout=180, cwd=cluster.home)
+
+
+class Timeline:
+    """``kubeclass status --watch`` running in the background, its lines as they come."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "controlplane.cli.main", "--home", cluster.local.home, "status", "--watch"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=cluster.home)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def started(self) -> bool:
+        return any(line.startswith("watching:") for line in self.lines)
+
+    def stop(self) -> None:
+        """Ctrl-C, as a user ends it; it must exit 0 and say nothing more."""
+        self.proc.send_signal(signal.SIGINT)
+        assert self.proc.wait(timeout=20) == 0, "\n".join(self.lines)
+        self._reader.join(timeout=10)
+
+    def first(self, *words: str) -> int:
+        """The index of the first change line holding every one of ``words``; -1 if none."""
+        return next((i for i, line in enumerate(self.lines) if all(w in line for w in words)), -1)
+
+    def in_order(self, *steps: tuple[str, ...]) -> bool:
+        """True if a line for each step is there, each after the one before."""
+        found = [self.first(*step) for step in steps]
+        return -1 not in found and found == sorted(found)
+
+    def text(self) -> str:
+        return "\n".join(self.lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -17,7 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from .. import profiles
-from . import backup
+from . import backup, timeline
 from .local import ClusterError, LocalCluster, default_home
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -134,6 +135,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     if not running:
         console.print("kubeclass is not running. Start it with `kubeclass up`.")
         return 1
+    if args.watch:
+        return _watch(cluster, args.seconds)
     t = cluster.topology
     console.print(f"[bold]cluster[/] {t.id}: {t.masters} masters, {t.workers} workers, profile {t.profile}, "
                   f"scoring {t.scoring}, store {t.store}, "
@@ -152,6 +155,22 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print("[bold]nodes[/]")
     for name, ready, roles in cluster.nodes():
         console.print(f"  {name:<12} {'Ready' if ready else '[red]NotReady[/]':<10} {roles}")
+    return 0
+
+
+def _watch(cluster: LocalCluster, seconds: float | None) -> int:
+    """The failover timeline on stdout, a line per change, until Ctrl-C or ``seconds``."""
+    watching = timeline.Timeline(cluster)
+    try:
+        for line in watching.summary():
+            print(line, flush=True)
+        watching.start()
+        print("watching: processes, etcd members, API servers, leader Leases, Nodes, Pods (Ctrl-C ends)", flush=True)
+        watching.run(lambda line: print(line, flush=True), seconds)
+    except (KeyboardInterrupt, BrokenPipeError):  # Ctrl-C, or `| head` has read enough
+        pass
+    finally:
+        watching.stop()
     return 0
 
 
@@ -189,12 +208,18 @@ def build_parser() -> argparse.ArgumentParser:
     rest = sub.add_parser("restore", help="replace the cluster's state by a backup (stops and starts the cluster)")
     rest.add_argument("file", help="a file `kubeclass backup` wrote")
     rest.set_defaults(run=cmd_restore)
-    status = sub.add_parser("status", help="show the local cluster's processes")
+    status = sub.add_parser("status", help="show the local cluster's processes, leaders and nodes")
+    status.add_argument("--watch", "-w", action="store_true",
+                        help="then print every change as it happens, with times: the failover timeline")
+    status.add_argument("--seconds", type=float, default=None, help="with --watch: stop after this many seconds")
     status.set_defaults(run=cmd_status)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Ctrl-C (SIGINT) must always stop what is starting and end --foreground and --watch,
+    # even when we were started in the background of a script, which sets it to "ignore".
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     args = build_parser().parse_args(argv)
     return args.run(args)
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.livecluster import Cluster, kubectl_binary, own_cluster
+from tests.livecluster import Cluster, Timeline, kubectl_binary, own_cluster
 
 pytestmark = pytest.mark.slow
 
@@ -549,10 +549,13 @@ def test_cordon_drain_with_a_budget_and_uncordon(kc: Cluster) -> None:
 def test_a_dead_worker_goes_not_ready_and_its_pods_run_on_the_other(kc: Cluster) -> None:
     k(kc, "rollout", "restart", "deployment/hello", "-n", NS)  # spread again over both workers
     k(kc, "rollout", "status", "deployment/hello", "-n", NS, "--timeout=120s", timeout=130)
-    on_two = [p["metadata"]["name"] for p in ready_pods(kc, "app=hello", 3) if p["spec"]["nodeName"] == "worker-2"]
+    before = ready_pods(kc, "app=hello", 3)
+    on_two = [p["metadata"]["name"] for p in before if p["spec"]["nodeName"] == "worker-2"]
     assert on_two
-    kc.local.stop(["worker-2"], lambda message: None, kill=True)  # SIGKILL: the machine is gone
+    timeline = Timeline(kc)  # `kubeclass status --watch`, as the class would watch it
     try:
+        wait_for("the timeline to watch", timeline.started, 30)
+        kc.local.stop(["worker-2"], lambda message: None, kill=True)  # SIGKILL: the machine is gone
         started = time.monotonic()
         wait_for("worker-2 NotReady", lambda: "NotReady" in k(kc, "get", "node", "worker-2"), timeout=30)
         moved = wait_for("the pods running on worker-1", lambda: (lambda ps: ps if len(ps) == 3 and all(
@@ -560,8 +563,19 @@ def test_a_dead_worker_goes_not_ready_and_its_pods_run_on_the_other(kc: Cluster)
         took = time.monotonic() - started
         print(f"worker death to pods running elsewhere: {took:.1f}s")
         assert not {p["metadata"]["name"] for p in moved} & set(on_two)
+        wait_for("the timeline to show the replacements Ready", lambda: all(
+            timeline.first(f"{NS}/{p['metadata']['name']}", "Running and Ready on worker-1") >= 0 for p in moved), 10)
     finally:
+        timeline.stop()
         assert kc.local.up(lambda message: None)
+    existed = {p["metadata"]["name"] for p in before}
+    replacement = next(p["metadata"]["name"] for p in moved if p["metadata"]["name"] not in existed)
+    assert timeline.in_order(("process", "worker-2 stopped"), ("node", "worker-2 NotReady"),
+                             ("taint", "worker-2 tainted node.kubernetes.io/unreachable:NoExecute"),
+                             ("evict", f"{NS}/{on_two[0]} on worker-2 evicted (node.kubernetes.io/unreachable)"),
+                             ("pod", f"{NS}/{replacement} created by ReplicaSet hello-"),
+                             ("pod", f"{NS}/{replacement} scheduled to worker-1"),
+                             ("pod", f"{NS}/{replacement} Running and Ready on worker-1")), timeline.text()
     wait_for("worker-2 Ready again", lambda: " Ready " in k(kc, "get", "node", "worker-2"), timeout=60)
 
 

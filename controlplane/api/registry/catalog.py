@@ -27,6 +27,7 @@ from .. import errors
 from ..resources import BUILTIN, ResourceInfo
 from .custom import CLEANUP_FINALIZER, CRDStrategy, CustomResourceStrategy, resource_info, served_versions
 from .kinds import EventsV1Strategy, NamespaceStrategy, NodeStrategy, PodStrategy
+from .namespacecache import NamespaceCache
 from .options import DeleteOptions, ListOptions, WriteOptions
 from .services import ServiceStrategy, kubernetes_service_ip
 from .store import RESTStore
@@ -44,6 +45,8 @@ class Registry:
         self.storage = storage
         self._lock = threading.Lock()
         self._builtin: dict[Key, RESTStore] = {}
+        ns_info = next(info for info in BUILTIN if (info.group, info.resource) == ("", "namespaces"))
+        self.namespaces = NamespaceCache(storage, ns_info.key_prefix())
         for info in BUILTIN:
             self._builtin[(info.group, info.version, info.resource)] = RESTStore(
                 storage, info, self._strategy(info), self.namespace)
@@ -59,7 +62,7 @@ class Registry:
         kinds = {
             ("", "Pod"): lambda: PodStrategy(info),
             ("", "Node"): lambda: NodeStrategy(info),
-            ("", "Namespace"): lambda: NamespaceStrategy(info),
+            ("", "Namespace"): lambda: NamespaceStrategy(info, self.namespaces.forget),
             ("", "Service"): lambda: ServiceStrategy(info, self.storage),
             ("events.k8s.io", "Event"): lambda: EventsV1Strategy(info),
             ("apiextensions.k8s.io", "CustomResourceDefinition"): lambda: CRDStrategy(info, lambda: self._crds),
@@ -91,6 +94,11 @@ class Registry:
         return list(self._custom.values())
 
     def namespace(self, name: str) -> dict[str, Any] | None:
+        """The Namespace ``name`` for admission: from the cache when it is active there,
+        else read from the store (None if there is none)."""
+        cached = self.namespaces.active(name)
+        if cached is not None:
+            return cached
         try:
             return self.storage.get(self._builtin[("", "v1", "namespaces")].key("", name))
         except st.KeyNotFoundError:
@@ -161,6 +169,7 @@ class Registry:
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="crd-catalog", daemon=True)
         self._thread.start()
+        self.namespaces.start()
 
     def _loop(self) -> None:
         prefix = self._builtin[CRD_KEY].info.key_prefix()
@@ -182,6 +191,7 @@ class Registry:
                 self._stop.wait(1.0)
 
     def close(self) -> None:
+        self.namespaces.close()
         self._stop.set()
         if self._watcher is not None:
             self._watcher.stop()  # wakes the loop at once

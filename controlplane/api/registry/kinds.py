@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
+from ..resources import ResourceInfo
 from .strategy import Strategy
 
 # -- pods --------------------------------------------------------------------------
@@ -92,6 +94,10 @@ class NodeStrategy(Strategy):
 
 
 class NamespaceStrategy(Strategy):
+    def __init__(self, info: ResourceInfo, deleting: Callable[[str], None] = lambda name: None) -> None:
+        super().__init__(info)
+        self.deleting = deleting  # told at once: admission must not wait for a watch to learn it
+
     def prepare_for_create(self, obj: dict[str, Any]) -> None:
         obj["status"] = {"phase": "Active"}
 
@@ -109,6 +115,7 @@ class NamespaceStrategy(Strategy):
 
     def prepare_for_delete(self, obj: dict[str, Any]) -> None:
         obj.setdefault("status", {})["phase"] = "Terminating"
+        self.deleting(obj["metadata"]["name"])
 
     def blocks_deletion(self, obj: dict[str, Any]) -> bool:
         return bool((obj.get("spec") or {}).get("finalizers"))

@@ -1,0 +1,46 @@
+"""The HA benchmark runs on this machine and measures every figure.
+
+``python -m benchmarks.ha --quick --json`` starts its own clusters (two of one API server
+for the create figures; then three masters on etcd and two workers), kills an etcd leader,
+masters, the controller manager's leader and a worker, and stops everything. This checks
+what a reader relies on: it exits 0, every figure is a number, the acknowledged-writes
+checker found nothing lost, the worker's timeline was printed, nothing is left running.
+How fast the figures are is for the reader to judge, never for a test.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = {"creates_sqlite", "creates_etcd", "creates_ratio", "writes_rate", "writes_pause", "writes_lost",
+           "master_leader", "master_other", "failover_lease", "failover_reconcile", "worker_notready",
+           "worker_replaced"}
+
+
+def test_quick_run_measures_every_figure():
+    result = subprocess.run([sys.executable, "-m", "benchmarks.ha", "--quick", "--json"], check=False, cwd=ROOT,
+                            capture_output=True, text=True, timeout=1200, env=dict(os.environ))
+    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
+    doc = json.loads(result.stdout)
+    assert doc["errors"] == {}
+    figures = {f["key"]: f for f in doc["figures"]}
+    assert set(figures) == FIGURES
+    for key, f in figures.items():
+        assert isinstance(f["value"], (int, float)) and math.isfinite(f["value"]), (key, f)
+        assert f["value"] > 0 or key == "writes_lost", (key, f)
+    assert figures["writes_lost"]["value"] == 0, doc["notes"]["writes"]
+    assert doc["details"]["writes"]["verdict"]["lost"] == [] and "checker verdict: OK" in doc["notes"]["writes"]
+    timeline = doc["details"]["worker"]["timeline"]
+    assert any("worker-2 NotReady" in line for line in timeline), timeline
+    assert any("evicted (node.kubernetes.io/unreachable)" in line for line in timeline), timeline
+    assert "== summary ==" in result.stderr and "Stopping apiserver-1" in result.stderr
