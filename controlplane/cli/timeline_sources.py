@@ -35,6 +35,7 @@ Say = Callable[[str, str], None]
 Obj = dict[str, Any]
 LEADER_LEASES = ("kube-controller-manager", "kube-scheduler")
 EVICTING_TAINTS = ("node.kubernetes.io/unreachable", "node.kubernetes.io/not-ready")
+RETRY = 2.0  # at most this long between a watch's retries: the timeline must catch up fast after an outage
 
 
 class Poller:
@@ -187,7 +188,7 @@ class Leases:
 
     def __init__(self, say: Say, client: Client) -> None:
         self.say = say
-        self.informer = Informer(client, LEASES, namespace="kube-system")
+        self.informer = Informer(client, LEASES, namespace="kube-system", max_backoff=RETRY)
         self.informer.add_event_handler(on_update=self.changed)
         self.expired: set[tuple[str, str]] = set()
 
@@ -230,7 +231,7 @@ class Nodes:
 
     def __init__(self, say: Say, client: Client) -> None:
         self.say = say
-        self.informer = Informer(client, NODES)
+        self.informer = Informer(client, NODES, max_backoff=RETRY)
         self.informer.add_event_handler(on_update=self.changed)
 
     def changed(self, old: Obj, new: Obj) -> None:
@@ -261,7 +262,7 @@ class Pods:
 
     def __init__(self, say: Say, client: Client, nodes: Nodes) -> None:
         self.say, self.nodes = say, nodes
-        self.informer = Informer(client, PODS)
+        self.informer = Informer(client, PODS, max_backoff=RETRY)
         self.informer.add_event_handler(on_add=self.added, on_update=self.changed, on_delete=self.deleted)
 
     @staticmethod
