@@ -12,6 +12,7 @@ from .interface import (
     CompactedError,
     ConflictError,
     Event,
+    FutureRevisionError,
     KeyExistsError,
     KeyNotFoundError,
     ListResult,
@@ -22,7 +23,7 @@ from .interface import (
     UnavailableError,
     Watcher,
 )
-from .sqlite import FutureRevisionError, SQLiteStore
+from .sqlite import SQLiteStore
 
 
 def open_store(url: str) -> Storage:

@@ -51,6 +51,7 @@ from .interface import (
     MODIFIED,
     CompactedError,
     Event,
+    FutureRevisionError,
     KeyExistsError,
     KeyNotFoundError,
     ListResult,
@@ -59,7 +60,6 @@ from .interface import (
     StorageError,
     TryUpdate,
 )
-from .sqlite import FutureRevisionError
 
 log = logging.getLogger(__name__)
 

@@ -62,6 +62,10 @@ class UnavailableError(StorageError):
     """The backend cannot be reached or did not answer in time."""
 
 
+class FutureRevisionError(StorageError):
+    """A read asked for a revision the store has not reached yet."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Preconditions:
     """Conditions a write checks against the stored object (DeleteOptions.preconditions)."""

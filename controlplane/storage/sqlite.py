@@ -45,12 +45,12 @@ from .interface import (
     MODIFIED,
     CompactedError,
     Event,
+    FutureRevisionError,
     KeyExistsError,
     KeyNotFoundError,
     ListResult,
     Object,
     Preconditions,
-    StorageError,
     TryUpdate,
 )
 
@@ -76,10 +76,6 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('compact_revision', 0);
 # How long the poll loop sleeps when nothing wakes it. Local writes wake it at once;
 # writes from other processes are noticed within this interval.
 POLL_INTERVAL = 0.005
-
-
-class FutureRevisionError(StorageError):
-    """A list asked for a revision the store has not reached yet."""
 
 
 def _encode(obj: Object) -> bytes:

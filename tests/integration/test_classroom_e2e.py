@@ -563,16 +563,17 @@ def test_a_dead_worker_goes_not_ready_and_its_pods_run_on_the_other(kc: Cluster)
         took = time.monotonic() - started
         print(f"worker death to pods running elsewhere: {took:.1f}s")
         assert not {p["metadata"]["name"] for p in moved} & set(on_two)
+        existed = {p["metadata"]["name"] for p in before}
+        replacements = [p["metadata"]["name"] for p in moved if p["metadata"]["name"] not in existed]
         wait_for("the timeline to show the replacements Ready", lambda: all(
-            timeline.first(f"{NS}/{p['metadata']['name']}", "Running and Ready on worker-1") >= 0 for p in moved), 10)
+            timeline.first(f"{NS}/{name}", "Running and Ready on worker-1") >= 0 for name in replacements), 10)
     finally:
         timeline.stop()
         assert kc.local.up(lambda message: None)
-    existed = {p["metadata"]["name"] for p in before}
-    replacement = next(p["metadata"]["name"] for p in moved if p["metadata"]["name"] not in existed)
+    replacement = replacements[0]
     assert timeline.in_order(("process", "worker-2 stopped"), ("node", "worker-2 NotReady"),
                              ("taint", "worker-2 tainted node.kubernetes.io/unreachable:NoExecute"),
-                             ("evict", f"{NS}/{on_two[0]} on worker-2 evicted (node.kubernetes.io/unreachable)"),
+                             ("evict", f"{NS}/", "on worker-2 evicted (node.kubernetes.io/unreachable)"),
                              ("pod", f"{NS}/{replacement} created by ReplicaSet hello-"),
                              ("pod", f"{NS}/{replacement} scheduled to worker-1"),
                              ("pod", f"{NS}/{replacement} Running and Ready on worker-1")), timeline.text()
