@@ -211,8 +211,11 @@ class KubectlProbe:
         while not self._stop.is_set():
             n += 1
             start = time.monotonic()
-            r = subprocess.run([*self.argv, f"n={n}"], capture_output=True, text=True, env=self.env, timeout=60)
-            self.runs.append((start, time.monotonic(), r.returncode == 0, r.stderr.strip()[-200:]))
+            try:
+                r = subprocess.run([*self.argv, f"n={n}"], capture_output=True, text=True, env=self.env, timeout=60)
+                self.runs.append((start, time.monotonic(), r.returncode == 0, r.stderr.strip()[-200:]))
+            except subprocess.TimeoutExpired:
+                self.runs.append((start, time.monotonic(), False, "kubectl did not finish within 60 s"))
 
     def __enter__(self) -> KubectlProbe:
         self._thread.start()
