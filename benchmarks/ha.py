@@ -61,9 +61,10 @@ from .workloads import (
     Targets,
     attempt,
     controller_failover,
+    finish,
     local_cluster,
-    summary,
-    verdict,
+    parse_phases,
+    phase_parser,
     worker_death,
 )
 
@@ -302,16 +303,7 @@ PHASES = ["creates", *CLUSTER_PHASES]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.ha", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    p.add_argument("--json", action="store_true", help="report to stderr, a JSON document to stdout")
-    p.add_argument("--phases", default=",".join(PHASES), help="comma-separated subset of: " + ", ".join(PHASES))
-    args = p.parse_args(argv)
-    args.phases = [name.strip() for name in args.phases.split(",") if name.strip()]
-    unknown = [name for name in args.phases if name not in PHASES]
-    if unknown:
-        p.error(f"unknown phase(s): {', '.join(unknown)}; choose from {', '.join(PHASES)}")
-    return args
+    return parse_phases(phase_parser("python -m benchmarks.ha", __doc__.split("\n\n")[0], PHASES), argv, PHASES)
 
 
 def run(args: argparse.Namespace, report: Report) -> tuple[dict[str, Measured], dict[str, str]]:
@@ -349,19 +341,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwind like Ctrl-C: the clusters are stopped
     report = Report(sys.stderr if args.json else sys.stdout)
     results, errors = run(args, report)
-    figures = [f for name in PHASES if name in results for f in results[name].figures]
-    summary(report, figures, errors, args.quick, TARGETS)
-    if args.json:
-        doc: dict[str, Any] = {"quick": args.quick, "errors": errors, "figures": [],
-                               "notes": {name: m.notes for name, m in results.items()},
-                               "details": {name: m.details for name, m in results.items()}}
-        for f in figures:
-            target, ok = verdict(f, TARGETS)
-            doc["figures"].append({"key": f.key, "label": f.label, "unit": f.unit, "value": f.value,
-                                   "target": target or None, "pass": ok})
-        json.dump(doc, sys.stdout, indent=2, default=str)
-        print()
-    return 1 if errors else 0
+    return finish(report, args, PHASES, results, errors, {}, TARGETS)
 
 
 if __name__ == "__main__":

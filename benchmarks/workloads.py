@@ -342,18 +342,29 @@ PHASES = ["scheduler", *CLUSTER_PHASES]
 # -- running them --------------------------------------------------------------------------
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.workloads", description=__doc__.split("\n\n")[0])
+def phase_parser(prog: str, description: str, phases: list[str]) -> argparse.ArgumentParser:
+    """The options every cluster benchmark takes: --quick, --json, --phases."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
     p.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     p.add_argument("--json", action="store_true", help="report to stderr, a JSON document to stdout")
-    p.add_argument("--phases", default=",".join(PHASES), help="comma-separated subset of: " + ", ".join(PHASES))
-    p.add_argument("--keep", action="store_true", help="keep the scratch directory (the cluster's logs)")
+    p.add_argument("--phases", default=",".join(phases), help="comma-separated subset of: " + ", ".join(phases))
+    return p
+
+
+def parse_phases(p: argparse.ArgumentParser, argv: list[str], phases: list[str]) -> argparse.Namespace:
+    """Parse ``argv``; ``args.phases`` becomes the list of phase names, each one checked."""
     args = p.parse_args(argv)
     args.phases = [name.strip() for name in args.phases.split(",") if name.strip()]
-    unknown = [name for name in args.phases if name not in PHASES]
+    unknown = [name for name in args.phases if name not in phases]
     if unknown:
-        p.error(f"unknown phase(s): {', '.join(unknown)}; choose from {', '.join(PHASES)}")
+        p.error(f"unknown phase(s): {', '.join(unknown)}; choose from {', '.join(phases)}")
     return args
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = phase_parser("python -m benchmarks.workloads", __doc__.split("\n\n")[0], PHASES)
+    p.add_argument("--keep", action="store_true", help="keep the scratch directory (the cluster's logs)")
+    return parse_phases(p, argv, PHASES)
 
 
 def attempt(name: str, measure: Callable[[], Measured], report: Report, results: dict[str, Measured],
@@ -462,26 +473,32 @@ def summary(report: Report, figures: list[Figure], errors: dict[str, str], quick
     report.table(["figure", "value", "target", "result"], rows)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    # SIGTERM must unwind like Ctrl-C, so the cluster is stopped on the way out.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    report = Report(sys.stderr if args.json else sys.stdout)
-    results, errors, details = run(args, report)
-    figures = [f for name in PHASES if name in results for f in results[name].figures]
-    summary(report, figures, errors, args.quick)
+def finish(report: Report, args: argparse.Namespace, phases: list[str], results: dict[str, Measured],
+           errors: dict[str, str], details: dict[str, Any], targets: Targets = TARGETS) -> int:
+    """The summary table; with --json the document on stdout. The exit status: 1 if a phase failed."""
+    figures = [f for name in phases if name in results for f in results[name].figures]
+    summary(report, figures, errors, args.quick, targets)
     if args.json:
         doc: dict[str, Any] = {"quick": args.quick, "figures": [], "errors": errors, "notes": {}, "details": details}
         for name, measured in results.items():
             doc["notes"][name] = measured.notes
             details[name] = measured.details
         for f in figures:
-            target, ok = verdict(f)
+            target, ok = verdict(f, targets)
             doc["figures"].append({"key": f.key, "label": f.label, "unit": f.unit, "value": f.value,
                                    "target": target or None, "pass": ok})
         json.dump(doc, sys.stdout, indent=2, default=str)
         print()
     return 1 if errors else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    # SIGTERM must unwind like Ctrl-C, so the cluster is stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    report = Report(sys.stderr if args.json else sys.stdout)
+    results, errors, details = run(args, report)
+    return finish(report, args, PHASES, results, errors, details)
 
 
 if __name__ == "__main__":
