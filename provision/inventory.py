@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from provision import yamlfile
 
 STANDARD_GROUPS = ("masters", "workers")
 HOST_KEYS = {"address", "user", "key", "port", "connection", "vars"}
@@ -77,21 +77,11 @@ class Inventory:
 
 def load(path: str | Path) -> Inventory:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise InventoryError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse(text, str(path))
+    return parse(yamlfile.read(path, InventoryError), str(path))
 
 
 def parse(text: str, source: str = "inventory") -> Inventory:
-    try:
-        doc = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise InventoryError(f"{source}: bad YAML{where}: {problem}") from None
+    doc = yamlfile.parse(text, source, InventoryError) or {}
     if not isinstance(doc, dict):
         raise InventoryError(f"{source}: the top level must be a mapping, not a "
                              f"{type(doc).__name__}")

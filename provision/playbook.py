@@ -27,8 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from provision import yamlfile
 from provision.modules import MODULES, ArgumentError
 
 TASK_KEYS = {"name", "when", "loop", "notify", "tags", "become", "vars", "register",
@@ -74,21 +73,11 @@ class Playbook:
 
 def load(path: str | Path) -> Playbook:
     path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise PlaybookError(f"{path}: cannot read: {exc.strerror}") from None
-    return parse(text, str(path), base_dir=path.resolve().parent)
+    return parse(yamlfile.read(path, PlaybookError), str(path), base_dir=path.resolve().parent)
 
 
 def parse(text: str, source: str = "playbook", base_dir: Path | None = None) -> Playbook:
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise PlaybookError(f"{source}: bad YAML{where}: {getattr(exc, 'problem', exc)}") \
-            from None
+    doc = yamlfile.parse(text, source, PlaybookError)
     if not isinstance(doc, list) or not doc:
         raise PlaybookError(f"{source}: a playbook is a non-empty list of plays")
     plays = [_play(p, f"{source}: play {i}") for i, p in enumerate(doc, 1)]
