@@ -30,7 +30,6 @@ from __future__ import annotations
 import argparse
 import collections
 import dataclasses
-import datetime
 import json
 import os
 import shutil
@@ -51,7 +50,7 @@ from controlplane.cli.local import LocalCluster, Process
 from controlplane.cli.timeline import Timeline
 
 from . import ackcheck, load, phases
-from .apiserver import Report, machine
+from .apiserver import Report
 from .workloads import FULL as WORKLOAD_FULL
 from .workloads import QUICK as WORKLOAD_QUICK
 from .workloads import (
@@ -62,6 +61,7 @@ from .workloads import (
     attempt,
     controller_failover,
     finish,
+    header,
     local_cluster,
     parse_phases,
     phase_parser,
@@ -308,11 +308,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 def run(args: argparse.Namespace, report: Report) -> tuple[dict[str, Measured], dict[str, str]]:
     sizes = QUICK if args.quick else FULL
-    info = machine()
-    report.line(f"kubeclass HA benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}"
-                + ("  (--quick: small sizes, figures not comparable with the targets)" if args.quick else ""))
-    report.line(f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}, "
-                f"load average {info['loadavg'][0]:.2f} at start")
+    header(report, "HA", args.quick)
     results: dict[str, Measured] = {}
     errors: dict[str, str] = {}
     if "creates" in args.phases:

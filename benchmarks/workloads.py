@@ -407,13 +407,19 @@ def local_cluster(scratch: str, progress: Progress, cluster_class: type[LocalClu
             os.environ["KUBECONFIG"] = old
 
 
-def run(args: argparse.Namespace, report: Report) -> tuple[dict[str, Measured], dict[str, str], dict[str, Any]]:
-    sizes = QUICK if args.quick else FULL
+def header(report: Report, benchmark: str, quick: bool) -> dict[str, Any]:
+    """The report's first lines: which benchmark, when, on what machine; the machine's facts."""
     info = machine()
-    report.line(f"kubeclass workloads benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}"
-                + ("  (--quick: small sizes, figures not comparable with the targets)" if args.quick else ""))
+    report.line(f"kubeclass {benchmark} benchmark, {datetime.datetime.now():%Y-%m-%d %H:%M}"
+                + ("  (--quick: small sizes, figures not comparable with the targets)" if quick else ""))
     report.line(f"machine: {info['cores']} cores, {info['cpu']}, Python {info['python']}, "
                 f"load average {info['loadavg'][0]:.2f} at start")
+    return info
+
+
+def run(args: argparse.Namespace, report: Report) -> tuple[dict[str, Measured], dict[str, str], dict[str, Any]]:
+    sizes = QUICK if args.quick else FULL
+    info = header(report, "workloads", args.quick)
     info["busy_before"] = busy_before()
     report.line(f"other work on this machine before the benchmark: {info['busy_before']:.0f}% of one core "
                 "(it shares the cores with every figure below)")
