@@ -10,30 +10,21 @@ How fast the figures are is for the reader to judge, never for a test.
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.integration.test_workloads_benchmark_smoke import quick_run
+
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[2]
 FIGURES = {"creates_sqlite", "creates_etcd", "creates_ratio", "writes_rate", "writes_pause", "writes_lost",
            "master_leader", "master_other", "failover_lease", "failover_reconcile", "worker_notready",
            "worker_replaced"}
 
 
 def test_quick_run_measures_every_figure():
-    result = subprocess.run([sys.executable, "-m", "benchmarks.ha", "--quick", "--json"], check=False, cwd=ROOT,
-                            capture_output=True, text=True, timeout=1200, env=dict(os.environ))
-    assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
-    doc = json.loads(result.stdout)
-    assert doc["errors"] == {}
-    figures = {f["key"]: f for f in doc["figures"]}
+    result, doc, figures = quick_run("benchmarks.ha", 1200)
     assert set(figures) == FIGURES
     for key, f in figures.items():
         assert isinstance(f["value"], (int, float)) and math.isfinite(f["value"]), (key, f)

@@ -34,13 +34,19 @@ WITH_TARGET = {"scheduler_small", "scheduler_large", "startup_p99", "startup_pac
                "worker_replaced"}
 
 
-def test_quick_run_measures_every_figure():
-    result = subprocess.run([sys.executable, "-m", "benchmarks.workloads", "--quick", "--json"], check=False,
-                            cwd=ROOT, capture_output=True, text=True, timeout=900, env=dict(os.environ))
+def quick_run(module: str, timeout: float) -> tuple[subprocess.CompletedProcess[str], dict, dict[str, dict]]:
+    """``python -m MODULE --quick --json``, which must exit 0 with no phase failed: the run,
+    its JSON document, and its figures by key."""
+    result = subprocess.run([sys.executable, "-m", module, "--quick", "--json"], check=False,
+                            cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=dict(os.environ))
     assert result.returncode == 0, f"exit {result.returncode}\n{result.stdout[-3000:]}\n{result.stderr[-6000:]}"
     doc = json.loads(result.stdout)
     assert doc["errors"] == {}
-    figures = {f["key"]: f for f in doc["figures"]}
+    return result, doc, {f["key"]: f for f in doc["figures"]}
+
+
+def test_quick_run_measures_every_figure():
+    result, doc, figures = quick_run("benchmarks.workloads", 900)
     assert set(figures) == FIGURES
     for key, f in figures.items():
         assert isinstance(f["value"], (int, float)) and math.isfinite(f["value"]) and f["value"] > 0, (key, f)
