@@ -39,6 +39,7 @@ from .events import EventRecorder
 from .lease import NodeLease
 from .nodestatus import NodeStatus
 from .objects import InformerSource
+from .podroutes import PodRoutes, node_network
 from .podworkers import PodWorkers
 from .proxy_rules import ENDPOINTS, ENDPOINTSLICES
 from .runtime import ProcessRuntime
@@ -83,7 +84,8 @@ class NodeAgent:
         timing = c.timing
         self.network = net.choose(c.network, cluster_id=c.cluster_id, node_index=c.node_index, pod_cidr=c.pod_cidr,
                                   cluster_cidr=c.cluster_cidr, service_cidr=c.service_cidr,
-                                  state_file=os.path.join(c.data_dir, "network.json"))
+                                  state_file=os.path.join(c.data_dir, "network.json"),
+                                  extra_routes=self._node_routes())
         self.network.setup()
         if self._own_proxy:
             self.proxy = svcproxy.choose(c.proxy_mode, network_mode=self.network.mode, cluster_id=c.cluster_id,
@@ -107,6 +109,11 @@ class NodeAgent:
         self._start_pods(timing)
         self._start_server()
         self.proxy.start()
+
+    def _node_routes(self) -> tuple[str, ...]:
+        """With --pod-routes, pods also reach the hosts' network (see podroutes)."""
+        network = node_network(self.config.address) if self.config.pod_routes else None
+        return (network,) if network else ()
 
     def _register(self, stop: threading.Event) -> None:
         assert self.node is not None
@@ -145,6 +152,14 @@ class NodeAgent:
 
         for inf in (services, slices, endpoints):
             inf.add_event_handler(on_add=resync_proxy, on_update=resync_proxy, on_delete=resync_proxy)
+        if self.config.pod_routes and self.network is not None and self.network.mode == "netns":
+            routes = PodRoutes(self.config.node_name)
+            nodes = informer["nodes"] = Informer(self.client, r.NODES)
+
+            def resync_routes(*args: Any) -> None:
+                routes.sync(nodes.cache.list())
+
+            nodes.add_event_handler(on_add=resync_routes, on_update=resync_routes, on_delete=resync_routes)
         pods.add_event_handler(on_add=workers.update, on_update=lambda old, new: workers.update(new),
                                on_delete=workers.remove)
         self.informers = [*informer.values(), pods]

@@ -57,6 +57,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--profile", default="classroom", choices=["classroom", "kubernetes"], help="timing profile")
     p.add_argument("--network", default="auto", choices=["auto", "netns", "loopback"],
                    help="pod networking: network namespaces (root) or loopback addresses")
+    p.add_argument("--pod-routes", action="store_true",
+                   help="keep a route to every other node's pod CIDR via its address (nodes on "
+                        "separate hosts of one network, as provisioned; flannel's host-gw)")
     p.add_argument("--proxy-mode", default="userspace", choices=["userspace", "none"],
                    help="the service proxy: serve ClusterIPs (as root) and NodePorts, or nothing")
     p.add_argument("--tls-cert-file", default="")
@@ -79,7 +82,7 @@ def build_config(args: argparse.Namespace) -> cfg.AgentConfig:
         service_cidr=args.service_cidr, cpu=args.cpu, memory=args.memory, max_pods=args.max_pods,
         labels=cfg.parse_labels(args.labels), taints=cfg.parse_taints(args.taints),
         data_dir=os.path.abspath(args.data_dir) if args.data_dir else cfg.default_data_dir(name),
-        profile=args.profile, network=args.network, proxy_mode=args.proxy_mode,
+        profile=args.profile, network=args.network, proxy_mode=args.proxy_mode, pod_routes=args.pod_routes,
         tls_cert_file=args.tls_cert_file, tls_private_key_file=args.tls_private_key_file,
         client_ca_file=args.client_ca_file)
 

@@ -79,6 +79,7 @@ class AgentConfig:
     profile: str = "classroom"
     network: str = "auto"  # auto | netns | loopback
     proxy_mode: str = "userspace"  # userspace | none: who serves ClusterIPs and NodePorts
+    pod_routes: bool = False  # route other nodes' pod CIDRs via their addresses (hosts of their own)
     tls_cert_file: str = ""
     tls_private_key_file: str = ""
     client_ca_file: str = ""

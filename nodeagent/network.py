@@ -123,8 +123,9 @@ class NetnsNetwork:
     mode = "netns"
 
     def __init__(self, cluster_id: str, node_index: int, pod_cidr: str, cluster_cidr: str, service_cidr: str,
-                 state_file: str) -> None:
+                 state_file: str, extra_routes: tuple[str, ...] = ()) -> None:
         self.cluster_id = cluster_id
+        self.extra_routes = extra_routes  # e.g. the nodes' own network, so pods answer other hosts
         self.pod_cidr = ipaddress.ip_network(pod_cidr)
         self.gateway = str(self.pod_cidr.network_address + 1)
         self.cluster_cidr = cluster_cidr
@@ -187,7 +188,7 @@ class NetnsNetwork:
             run_ip("-n", ns, "link", "set", "eth0", "up")
             run_ip("-n", ns, "link", "set", "lo", "up")
             run_ip("neigh", "flush", "to", ip, "dev", self.bridge, check=False)  # a previous owner's MAC
-            for cidr in dict.fromkeys([self.cluster_cidr, self.service_cidr]):
+            for cidr in dict.fromkeys([self.cluster_cidr, self.service_cidr, *self.extra_routes]):
                 if not ipaddress.ip_network(cidr).subnet_of(self.pod_cidr):  # type: ignore[arg-type]
                     run_ip("-n", ns, "route", "add", cidr, "via", self.gateway)
         except NetworkError:
@@ -225,7 +226,7 @@ class NetnsNetwork:
 
 
 def choose(mode: str, *, cluster_id: str, node_index: int, pod_cidr: str, cluster_cidr: str,
-           service_cidr: str, state_file: str) -> PodNetwork:
+           service_cidr: str, state_file: str, extra_routes: tuple[str, ...] = ()) -> PodNetwork:
     """``--network auto`` is netns when running as root, loopback otherwise."""
     if mode == "auto":
         mode = "netns" if os.geteuid() == 0 else "loopback"
@@ -233,7 +234,8 @@ def choose(mode: str, *, cluster_id: str, node_index: int, pod_cidr: str, cluste
         if os.geteuid() != 0:
             raise NetworkError("--network netns needs root (network namespaces and bridges); "
                                "use --network loopback")
-        return NetnsNetwork(cluster_id, node_index, pod_cidr, cluster_cidr, service_cidr, state_file)
+        return NetnsNetwork(cluster_id, node_index, pod_cidr, cluster_cidr, service_cidr, state_file,
+                            extra_routes)
     if mode == "loopback":
         return LoopbackNetwork(node_index)
     raise NetworkError(f"unknown --network {mode!r}: choose auto, netns or loopback")

@@ -6,9 +6,15 @@ Data flow (B): inventory + playbook ─▶ **executor** (hosts in parallel) ─�
 The strategy is Ansible's "linear" one: each task runs on every live host of the play at
 once (a thread pool, one job per host), and the next task starts when all have finished,
 so the output reads task by task. A host that fails or cannot be reached drops out of the
-rest of the run; the others go on. Handlers run once, at the end of the play, on the hosts
-whose tasks notified them. Nothing here raises for a host's problem: it ends up in the
-recap. Only a bad playbook or inventory (raised before any host is touched) stops a run.
+rest of the run; the others go on. Handlers run once, at the end of the play (or at a
+`meta: flush_handlers`), on the hosts whose tasks notified their name or a topic they
+`listen` to. Nothing here raises for a host's problem: it ends up in the recap. Only a bad
+playbook or inventory (raised before any host is touched) stops a run.
+
+A block changes who drops out: a host that fails inside `block:` goes on with `rescue:`
+(its failure counts as `rescued`, as in Ansible's recap, not as `failed`), and `always:`
+runs on every host that started the block, failed or not; a failure that no rescue took
+care of still ends the host's run after `always:`.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any, TextIO
 from provision import facts as facts_mod
 from provision.inventory import Host, Inventory
 from provision.modules.systemd import UNITS_CHANGED
-from provision.playbook import Play, Playbook, Task
+from provision.playbook import Block, Play, Playbook, Step, Task
 from provision.report import Counts, HostResult, Reporter
 from provision.taskrun import HostContext, run_task
 from provision.transport import FabricTransport, LocalTransport, Transport, Unreachable
@@ -65,6 +71,7 @@ class Executor:
         self.report = Reporter(out or sys.stdout, show_diff=self.options.diff)
         self.contexts: dict[str, HostContext] = {}
         self.down: set[str] = set()  # failed or unreachable: out for the rest of the run
+        self.unreachable: set[str] = set()  # the part of `down` that no rescue can help
         limit = self.options.limit
         self.allowed = None if limit is None else {
             h.name for h in inventory.select(",".join(limit))}
@@ -97,11 +104,48 @@ class Executor:
         contexts = [self._context(h, play) for h in hosts]
         if play.gather_facts:
             self._each(play, "Gathering Facts", contexts, self._gather)
-        for task in play.tasks:
-            if selected(task, self.options):
-                self._each(play, task.name, contexts, self._task_fn(task, play, base_dir))
+        self._steps(play, play.tasks, contexts, base_dir, rescuable=False)
+        self._flush_handlers(play, contexts, base_dir)
+
+    def _steps(self, play: Play, steps: list[Step], contexts: list[HostContext],
+               base_dir: Path, rescuable: bool) -> None:
+        """Run tasks and blocks in order; `rescuable`: an enclosing block has a rescue."""
+        for step in steps:
+            if isinstance(step, Block):
+                self._block(play, step, contexts, base_dir, rescuable)
+            elif step.module == "meta":  # flush_handlers runs only what tasks notified,
+                # so neither tags nor `when` apply to it
+                self._flush_handlers(play, contexts, base_dir)
+            elif selected(step, self.options):
+                self._each(play, step.name, contexts, self._task_fn(step, play, base_dir),
+                           rescuable=rescuable)
+
+    def _block(self, play: Play, block: Block, contexts: list[HostContext], base_dir: Path,
+               rescuable: bool) -> None:
+        started = [c for c in contexts if c.host.name not in self.down]
+        before = set(self.down)
+
+        def failing() -> set[str]:
+            return {c.host.name for c in started} & (self.down - before - self.unreachable)
+
+        self._steps(play, block.block, started, base_dir, rescuable or bool(block.rescue))
+        failed = failing()
+        if block.rescue and failed:
+            self.down -= failed
+            self._steps(play, block.rescue, [c for c in started if c.host.name in failed],
+                        base_dir, rescuable)
+        if block.always:
+            failed = failing()
+            self.down -= failed  # back in for `always`, out again after it
+            self._steps(play, block.always,
+                        [c for c in started if c.host.name not in self.unreachable],
+                        base_dir, rescuable)
+            self.down |= failed
+
+    def _flush_handlers(self, play: Play, contexts: list[HostContext], base_dir: Path) -> None:
         for handler in play.handlers:
-            notified = [c for c in contexts if handler.name in c.notified]
+            triggers = {handler.name, *handler.listen}
+            notified = [c for c in contexts if c.notified & triggers]
             if notified:
                 self._each(play, handler.name, notified,
                            self._task_fn(handler, play, base_dir), handler=True)
@@ -137,7 +181,8 @@ class Executor:
                                     check_mode=self.options.check, base_dir=base_dir)
 
     def _each(self, play: Play, name: str, contexts: list[HostContext],
-              fn: Callable[[HostContext], HostResult], handler: bool = False) -> None:
+              fn: Callable[[HostContext], HostResult], handler: bool = False,
+              rescuable: bool = False) -> None:
         live = [c for c in contexts if c.host.name not in self.down]
         if not live:
             return
@@ -145,9 +190,13 @@ class Executor:
         futures = [self.pool.submit(self._guarded, fn, c) for c in live]
         for future in futures:  # host order, not finishing order: stable, readable output
             result = future.result()
-            self.report.result(play.name, name, result)
             if result.status in ("failed", "unreachable") and not result.ignored:
                 self.down.add(result.host)
+                if result.status == "unreachable":
+                    self.unreachable.add(result.host)
+                else:
+                    result.rescued = rescuable
+            self.report.result(play.name, name, result)
 
     @staticmethod
     def _guarded(fn: Callable[[HostContext], HostResult], ctx: HostContext) -> HostResult:

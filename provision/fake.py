@@ -6,7 +6,8 @@ test can assert both what a module reported and what it did to the host.
 
 It also plays the small set of coreutils commands that `provision.remotefs` emits
 (`cat`, `stat`, `mkdir -p`, `rm -rf`, `chmod`, `chown`, `mv -f`, `cp`, `touch`,
-`sha256sum`, `base64`, plus `echo` and `true`) against an in-memory filesystem, so file modules run
+`sha256sum`, `base64`, `ls -1d` with shell globs, plus `echo` and `true`) against an
+in-memory filesystem, so file modules run
 unchanged against it. Anything else must be scripted with `on()`; an unscripted command
 exits 127, as a shell would for a missing program.
 """
@@ -14,6 +15,7 @@ exits 127, as a shell would for a missing program.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import hashlib
 import posixpath
 import re
@@ -137,7 +139,7 @@ class FakeTransport:
         if handler is None:
             return fail(f"sh: 1: {name}: not found (fake: command not scripted: {command})", 127)
         paths = [a for a in args if a.startswith("/")]
-        if name not in ("cat", "stat", "sha256sum", "base64", "echo") and any(
+        if name not in ("cat", "stat", "sha256sum", "base64", "echo", "ls") and any(
             self._denied(p, sudo) for p in paths
         ):
             return fail(f"{name}: {paths[-1]}: Permission denied")
@@ -224,6 +226,17 @@ class FakeTransport:
             return fail(f"sha256sum: {args[-1]}: No such file or directory")
         return ok(f"{hashlib.sha256(self.files[args[-1]]).hexdigest()}  {args[-1]}\n")
 
+    def _cmd_ls(self, args: list[str]) -> RunResult:
+        """`ls -1d -- PATTERN...`: the shell expands globs (never across `/`), ls lists them."""
+        out, errors = [], []
+        for pattern in (a for a in args if not a.startswith("-")):
+            matches = sorted(p for p in (*self.files, *self.dirs) if _glob_match(p, pattern))
+            if not matches:
+                errors.append(f"ls: cannot access '{pattern}': No such file or directory")
+            out += matches
+        text = "".join(f"{m}\n" for m in out)
+        return RunResult(text, "\n".join(errors), 2 if errors else 0)
+
     def _cmd_echo(self, args: list[str]) -> RunResult:
         return ok(" ".join(args) + "\n")
 
@@ -234,6 +247,12 @@ class FakeTransport:
         if args[-1] not in self.files:
             return fail(f"base64: {args[-1]}: No such file or directory")
         return ok(base64.b64encode(self.files[args[-1]]).decode())
+
+
+def _glob_match(path: str, pattern: str) -> bool:
+    parts, wanted = path.split("/"), pattern.split("/")
+    return len(parts) == len(wanted) and all(
+        fnmatch.fnmatchcase(p, w) for p, w in zip(parts, wanted, strict=True))
 
 
 def linux_host(host: str = "fake", address: str = "10.0.0.10", **kwargs: object) -> FakeTransport:

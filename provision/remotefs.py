@@ -14,6 +14,7 @@ as Ansible's `atomic_move` does.
 from __future__ import annotations
 
 import difflib
+import re
 import shlex
 import uuid
 from dataclasses import dataclass
@@ -69,14 +70,59 @@ def sha256(t: Transport, path: str) -> str | None:
     return res.stdout.split()[0]
 
 
-def parse_mode(value: int | str | None) -> int | None:
-    """A mode from a playbook: an int (YAML reads 0644 as octal already) or an octal string."""
+Mode = int | str  # an octal number, or a chmod-style symbolic mode such as 'u=rw,g=r,o=r'
+SYMBOLIC_CLAUSE = re.compile(r"([ugoa]*)((?:[-+=][rwxXst]*)+)")
+CLASS_BITS = {"u": 0o4700, "g": 0o2070, "o": 0o1007}  # each class's rwx plus its special bit
+PERM_BITS = {"r": 0o444, "w": 0o222, "x": 0o111, "s": 0o6000, "t": 0o1000}
+
+
+def parse_mode(value: Mode | None) -> Mode | None:
+    """A mode from a playbook: an int (YAML reads 0644 as octal already), an octal string, or
+    a symbolic mode (`u=rw,g=r,o=r`, `u+x`, `go-w`), kept as text because `+`/`-` are
+    relative to the file's current mode; `resolve_mode` turns it into a number."""
     if value is None or isinstance(value, int):
         return value
     text = value.strip().removeprefix("0o")
-    if not text or any(c not in "01234567" for c in text):
-        raise ValueError(f"mode {value!r} is not octal (write it quoted, e.g. '0644')")
-    return int(text, 8)
+    if text and all(c in "01234567" for c in text):
+        return int(text, 8)
+    if text and all(SYMBOLIC_CLAUSE.fullmatch(c) for c in text.split(",")):
+        return text
+    raise ValueError(f"mode {value!r} is neither octal (write it quoted, e.g. '0644') nor "
+                     "symbolic (e.g. 'u=rw,g=r,o=r' or 'u+x')")
+
+
+def resolve_mode(mode: Mode | None, current: int | None, is_dir: bool = False) -> int | None:
+    """The numeric mode `mode` asks for, given the path's `current` mode (None when the path
+    does not exist yet: a new file starts from 0644 and a new directory from 0755, what the
+    usual umask 022 gives). Symbolic modes follow chmod(1), except that a clause without
+    `ugoa` means `a` whatever the umask, so that comparing and applying always agree."""
+    if mode is None or isinstance(mode, int):
+        return mode
+    result = current if current is not None else (0o755 if is_dir else 0o644)
+    for clause in mode.split(","):
+        match = SYMBOLIC_CLAUSE.fullmatch(clause)
+        if match is None:
+            raise ValueError(f"mode {mode!r}: bad clause {clause!r}")
+        who = match.group(1).replace("a", "ugo") or "ugo"
+        classes = 0
+        for c in who:
+            classes |= CLASS_BITS[c]
+        for op, perms in re.findall(r"([-+=])([rwxXst]*)", match.group(2)):
+            bits = 0
+            for p in perms:
+                if p == "X":  # search bit for directories and for files already executable
+                    bits |= 0o111 if is_dir or result & 0o111 else 0
+                else:
+                    bits |= PERM_BITS[p]
+            bits &= classes
+            if op == "+":
+                result |= bits
+            elif op == "-":
+                result &= ~bits
+            else:  # like GNU chmod, `=` keeps a directory's set-id bits unless it names `s`
+                cleared = classes & ~0o6000 if is_dir and "s" not in perms else classes
+                result = (result & ~cleared) | bits
+    return result
 
 
 def owner_spec(owner: str | None, group: str | None) -> str | None:
@@ -87,12 +133,13 @@ def owner_spec(owner: str | None, group: str | None) -> str | None:
 
 
 def attribute_changes(
-    current: Stat, mode: int | None, owner: str | None, group: str | None
+    current: Stat, mode: Mode | None, owner: str | None, group: str | None
 ) -> list[str]:
     """Human-readable differences between `current` and the requested attributes."""
     changes = []
-    if mode is not None and current.mode != mode:
-        changes.append(f"mode {current.mode:04o} -> {mode:04o}")
+    wanted = resolve_mode(mode, current.mode, current.kind == "directory")
+    if wanted is not None and current.mode != wanted:
+        changes.append(f"mode {current.mode:04o} -> {wanted:04o}")
     if owner is not None and current.owner != owner:
         changes.append(f"owner {current.owner} -> {owner}")
     if group is not None and current.group != group:
@@ -101,8 +148,12 @@ def attribute_changes(
 
 
 def set_attributes(
-    t: Transport, path: str, mode: int | None, owner: str | None, group: str | None
+    t: Transport, path: str, mode: Mode | None, owner: str | None, group: str | None
 ) -> None:
+    if isinstance(mode, str):  # symbolic: relative to what is there now
+        current = stat(t, path)
+        mode = resolve_mode(mode, current.mode if current else None,
+                            current is not None and current.kind == "directory")
     if mode is not None:
         t.run(f"chmod {mode:o} -- {q(path)}", check=True)
     spec = owner_spec(owner, group)
@@ -112,7 +163,7 @@ def set_attributes(
 
 def write_atomic(
     t: Transport, path: str, data: bytes, *,
-    mode: int | None = None, owner: str | None = None, group: str | None = None,
+    mode: Mode | None = None, owner: str | None = None, group: str | None = None,
 ) -> None:
     """Replace `path` with `data` in one rename. Unasked attributes keep the old file's."""
     old = stat(t, path)
@@ -120,9 +171,10 @@ def write_atomic(
         raise IsADirectoryError(path)
     directory, _, name = path.rpartition("/")
     tmp = f"{directory}/.{name}.kubeclass-{uuid.uuid4().hex[:8]}.tmp"
-    if mode is None and old is not None:
-        mode = old.mode
-    t.put(data, tmp, mode=mode)
+    numeric = resolve_mode(mode, old.mode if old is not None else None)
+    if numeric is None and old is not None:
+        numeric = old.mode
+    t.put(data, tmp, mode=numeric)
     try:
         if old is not None:
             owner, group = owner or old.owner, group or old.group

@@ -35,6 +35,7 @@ class HostResult:
     items: list[ItemResult] | None = None  # set when the task has a loop
     data: dict[str, Any] = field(default_factory=dict)
     ignored: bool = False  # failed, but the task said ignore_errors
+    rescued: bool = False  # failed inside a block whose rescue takes over
 
 
 @dataclass
@@ -44,6 +45,7 @@ class Counts:
     failed: int = 0
     skipped: int = 0
     unreachable: int = 0
+    rescued: int = 0
     ignored: int = 0
 
 
@@ -98,6 +100,9 @@ class Reporter:
         if r.ignored:
             counts.ignored += 1
             return
+        if r.rescued:  # Ansible's count: the failure is the rescue's to deal with
+            counts.rescued += 1
+            return
         if r.status in ("ok", "changed"):
             counts.ok += 1
         if r.status != "ok":
@@ -109,7 +114,7 @@ class Reporter:
             self._print(
                 f"{host:<26} : ok={c.ok:<4} changed={c.changed:<4} "
                 f"unreachable={c.unreachable:<4} failed={c.failed:<4} "
-                f"skipped={c.skipped:<4} ignored={c.ignored}"
+                f"skipped={c.skipped:<4} rescued={c.rescued:<4} ignored={c.ignored}"
             )
 
     def write_log(self, path: str | Path) -> None:

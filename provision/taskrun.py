@@ -1,4 +1,4 @@
-"""One task on one host: `when`, `loop`, templated arguments, `become`, then the module.
+"""One task on one host: variables, `when`, `loop`, templated arguments, `become`, the module.
 
 Data flow (B): executor (one thread per host) ─▶ **run_task** ─▶ module ─▶ transport. It turns
 a parsed `Task` plus the host's variables and facts into module calls, one per loop item,
@@ -40,11 +40,7 @@ def run_task(task: Task, ctx: HostContext, *, play_become: bool, check_mode: boo
              base_dir: Path) -> HostResult:
     name = ctx.host.name
     try:
-        # Precedence, lowest first: inventory, play vars, registered results, task vars.
-        variables = {**ctx.variables, "facts": ctx.facts}
-        variables.update(render(ctx.play_vars, variables))
-        variables.update(ctx.registered)
-        variables.update(render(task.vars, variables))
+        variables = task_variables(task, ctx)
         items = [NO_LOOP] if task.loop is None else render(task.loop, variables)
         if not isinstance(items, list):
             return HostResult(name, "failed", f"loop must be a list, got {items!r}")
@@ -79,6 +75,51 @@ def run_task(task: Task, ctx: HostContext, *, play_become: bool, check_mode: boo
     return result
 
 
+def task_variables(task: Task, ctx: HostContext) -> dict[str, Any]:
+    """Precedence, lowest first: role defaults, inventory, play vars, registered results,
+    the enclosing blocks', includes' and role's vars (outermost first), task vars. Each
+    layer is rendered key by key, so a value may use the keys before it in its layer.
+
+    Role defaults are the weakest, yet in Ansible a default such as
+    `etcd_url: "http://{{ etcd_host }}:{{ etcd_port }}"` sees the `etcd_port` a role
+    parameter sets. So when the task has both, a second pass renders the defaults again
+    against what the first pass found above them, and the layers above once more."""
+    variables = {**ctx.variables, "facts": ctx.facts}
+    above = {**variables, **_render_layer(ctx.play_vars, variables), **ctx.registered}
+    layers = (*task.scope_vars, task.vars)
+    result, upper = _stack(_render_defaults(task.defaults, above), above, layers)
+    if task.defaults and task.scope_vars:
+        result, _ = _stack(_render_defaults(task.defaults, upper), above, layers)
+    return result
+
+
+def _stack(defaults: dict[str, Any], above: dict[str, Any],
+           layers: tuple[dict[str, Any], ...]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """All variables, and those set above the defaults."""
+    variables = {**defaults, **above}
+    upper = dict(above)
+    for layer in layers:
+        rendered = _render_layer(layer, variables)
+        variables.update(rendered)
+        upper.update(rendered)
+    return variables, upper
+
+
+def _render_layer(layer: dict[str, Any], variables: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in layer.items():
+        out[key] = render(value, {**variables, **out})
+    return out
+
+
+def _render_defaults(defaults: dict[str, Any], above: dict[str, Any]) -> dict[str, Any]:
+    """Like `_render_layer`, but anything set above wins over a default's sibling."""
+    out: dict[str, Any] = {}
+    for key, value in defaults.items():
+        out[key] = render(value, {**out, **above})
+    return out
+
+
 @dataclass
 class _Outcome:
     status: str
@@ -97,7 +138,7 @@ def _run_item(task: Task, ctx: HostContext, transport: Transport, variables: dic
         return _Outcome("failed", str(exc))
     try:
         result = run_module(MODULES[task.module], transport, args, check_mode, ctx.facts,
-                            variables=variables, base_dir=base_dir)
+                            variables=variables, base_dir=base_dir, role_dir=task.role_dir)
     except Unreachable:
         raise
     except Exception as exc:  # a bug in a module must fail this host, not the whole run

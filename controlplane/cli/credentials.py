@@ -18,8 +18,8 @@ from __future__ import annotations
 import os
 import secrets
 
-from .. import pki
-from . import kubeconfig
+import pki
+from pki import kubeconfig
 from .topology import Node, Topology
 
 NAME = "kubeclass"

@@ -31,7 +31,9 @@ from typing import Any
 
 import requests
 
-from . import kubeconfig, loadbalancer
+from pki import kubeconfig
+
+from . import loadbalancer
 from .credentials import ADMIN, NAME, Credentials
 from .processes import Process, Processes
 from .topology import NODE_PORT, Topology, _port_free

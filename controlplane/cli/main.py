@@ -17,6 +17,8 @@ import time
 from rich.console import Console
 from rich.markup import escape
 
+from provision import cli as provision_cli
+
 from .. import profiles
 from . import backup, timeline
 from .local import ClusterError, LocalCluster, default_home
@@ -213,6 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="then print every change as it happens, with times: the failover timeline")
     status.add_argument("--seconds", type=float, default=None, help="with --watch: stop after this many seconds")
     status.set_defaults(run=cmd_status)
+    provision_cli.add_commands(sub)
     return parser
 
 

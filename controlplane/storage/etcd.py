@@ -40,10 +40,10 @@ import threading
 import weakref
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 from .. import codec
-from .etcd_client import EtcdClient, EtcdError, b64, unb64
+from .etcd_client import TLS, EtcdClient, EtcdError, b64, unb64
 from .etcd_watch import EtcdWatcher
 from .interface import (
     ADDED,
@@ -89,32 +89,42 @@ def _prefix_end(prefix: bytes) -> bytes:
     return prefix[:-1] + bytes([prefix[-1] + 1])
 
 
-def parse_url(url: str) -> tuple[list[str], str]:
-    """``etcd://h1:p1,h2:p2[/prefix/]`` -> (["http://h1:p1", ...], "/prefix/")."""
+def parse_url(url: str) -> tuple[list[str], str, TLS | None]:
+    """``etcd://h1:p1,h2:p2[/prefix/][?cacert=CA&cert=CRT&key=KEY]`` ->
+    (["http://h1:p1", ...], "/prefix/", TLS). With ``cacert`` the members are reached over
+    HTTPS and verified against that CA; ``cert`` and ``key`` are our client certificate
+    (etcd's ``--client-cert-auth``), as the API server's ``--etcd-cafile/certfile/keyfile``."""
     parts = urlsplit(url)
     if parts.scheme != "etcd" or not parts.netloc:
         raise ValueError(f"not an etcd store URL: {url!r} (expected etcd://host:port[,host:port...])")
-    endpoints = [f"http://{e.strip()}" for e in parts.netloc.split(",") if e.strip()]
+    query = dict(parse_qsl(parts.query))
+    unknown = set(query) - {"cacert", "cert", "key"}
+    if unknown:
+        raise ValueError(f"unknown etcd store URL option(s) {', '.join(sorted(unknown))}: "
+                         "use cacert=, cert= and key=")
+    tls = TLS(query["cacert"], query.get("cert"), query.get("key")) if "cacert" in query else None
+    scheme = "https" if tls else "http"
+    endpoints = [f"{scheme}://{e.strip()}" for e in parts.netloc.split(",") if e.strip()]
     path = parts.path.strip("/")
-    return endpoints, f"/{path}/" if path else DEFAULT_PREFIX
+    return endpoints, f"/{path}/" if path else DEFAULT_PREFIX, tls
 
 
 class EtcdStore:
     """The :class:`~controlplane.storage.Storage` backend on an etcd v3 cluster."""
 
     def __init__(self, endpoints: list[str], *, prefix: str = DEFAULT_PREFIX,
-                 timeout: float = TIMEOUT) -> None:
+                 timeout: float = TIMEOUT, tls: TLS | None = None) -> None:
         if not prefix.startswith("/") or not prefix.endswith("/"):
             raise ValueError(f"etcd key prefix {prefix!r} must start and end with '/'")
         self.prefix = prefix
-        self._client = EtcdClient(endpoints, timeout)
+        self._client = EtcdClient(endpoints, timeout, tls)
         self._watchers: weakref.WeakSet[EtcdWatcher] = weakref.WeakSet()
         self._watchers_lock = threading.Lock()
 
     @classmethod
     def from_url(cls, url: str) -> EtcdStore:
-        endpoints, prefix = parse_url(url)
-        return cls(endpoints, prefix=prefix)
+        endpoints, prefix, tls = parse_url(url)
+        return cls(endpoints, prefix=prefix, tls=tls)
 
     # -- keys ----------------------------------------------------------------------
 

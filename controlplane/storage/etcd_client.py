@@ -30,6 +30,7 @@ import logging
 import re
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import requests
@@ -57,6 +58,15 @@ def unb64(data: str) -> bytes:
     return base64.b64decode(data)
 
 
+@dataclass(frozen=True)
+class TLS:
+    """How to reach members that serve HTTPS: the CA to verify them with, and our client
+    certificate and key when the members ask for one (``--client-cert-auth``)."""
+    cacert: str
+    cert: str | None = None
+    key: str | None = None
+
+
 class EtcdError(Exception):
     """etcd answered with an error that is about the request, not about availability
     (a compacted or future revision, an invalid request, a full database)."""
@@ -78,11 +88,12 @@ class _Unknown(Exception):
 class EtcdClient:
     """HTTP/JSON requests to one member at a time of an etcd cluster."""
 
-    def __init__(self, endpoints: list[str], timeout: float) -> None:
+    def __init__(self, endpoints: list[str], timeout: float, tls: TLS | None = None) -> None:
         if not endpoints:
             raise ValueError("an etcd store needs at least one endpoint")
         self.endpoints = [e if "://" in e else f"http://{e}" for e in endpoints]
         self.timeout = timeout
+        self.tls = tls
         self._current = 0
         self._lock = threading.Lock()
         self._local = threading.local()  # a thread's session goes with the thread
@@ -97,6 +108,10 @@ class EtcdClient:
             # etcd is reached directly: no proxy from the environment, no ~/.netrc (which
             # requests would otherwise look up again on every request).
             session.trust_env = False
+            if self.tls:
+                session.verify = self.tls.cacert
+                if self.tls.cert and self.tls.key:
+                    session.cert = (self.tls.cert, self.tls.key)
             adapter = requests.adapters.HTTPAdapter(pool_connections=len(self.endpoints), pool_maxsize=4)
             session.mount("http://", adapter)
             session.mount("https://", adapter)

@@ -9,8 +9,10 @@ from __future__ import annotations
 from provision.modules.base import Arg, ArgumentError, Module, Result, run_module
 from provision.modules.command import Command
 from provision.modules.copy import Copy
+from provision.modules.deb import Deb
 from provision.modules.file import File
 from provision.modules.lineinfile import LineInFile
+from provision.modules.pip import Pip
 from provision.modules.sysctl import Sysctl
 from provision.modules.systemd import Systemd
 from provision.modules.template import Template
@@ -19,7 +21,8 @@ from provision.modules.wait_for import WaitFor
 
 MODULES: dict[str, type[Module]] = {
     cls.NAME: cls
-    for cls in (Command, File, Copy, Template, LineInFile, Sysctl, Systemd, User, WaitFor)
+    for cls in (Command, File, Copy, Template, LineInFile, Sysctl, Systemd, User, WaitFor,
+                Deb, Pip)
 }
 
 __all__ = ["MODULES", "Arg", "ArgumentError", "Module", "Result", "run_module"]

@@ -91,6 +91,7 @@ class Module:
         self, transport: Transport, args: dict[str, Any], check_mode: bool = False,
         facts: dict[str, Any] | None = None, *,
         variables: dict[str, Any] | None = None, base_dir: Path | None = None,
+        role_dir: Path | None = None,
     ) -> None:
         self.t = transport
         self.args = self.validate(args)
@@ -98,6 +99,7 @@ class Module:
         self.facts = facts if facts is not None else {}
         self.variables = variables or {}
         self.base_dir = base_dir or Path.cwd()
+        self.role_dir = role_dir
 
     @classmethod
     def normalize(cls, raw: Any) -> dict[str, Any]:
@@ -138,16 +140,24 @@ class Module:
         raise NotImplementedError
 
     def resolve_src(self, src: str) -> Path:
-        """A controller-side source path: absolute, or relative to the playbook's directory
-        (then `templates/` or `files/` under it, as Ansible roles lay them out)."""
+        """A controller-side source path: absolute; else, for a role's task, in the role's
+        templates/ (first for `template`) or files/ (first for `copy`); else relative to the
+        playbook's directory, then its templates/ and files/, as Ansible lays them out."""
         path = Path(src)
         if path.is_absolute():
             return path
-        for candidate in (self.base_dir / src, self.base_dir / "templates" / src,
-                          self.base_dir / "files" / src):
+        candidates = []
+        if self.role_dir is not None:
+            order = ("templates", "files") if self.NAME == "template" else ("files", "templates")
+            candidates += [self.role_dir / sub / src for sub in order]
+        candidates += [self.base_dir / src, self.base_dir / "templates" / src,
+                       self.base_dir / "files" / src]
+        for candidate in candidates:
             if candidate.exists():
                 return candidate
-        raise FileNotFoundError(f"{src} (looked in {self.base_dir} and its templates/, files/)")
+        where = f"{self.role_dir}/{{templates,files}}, " if self.role_dir else ""
+        raise FileNotFoundError(f"{src} (looked in {where}{self.base_dir} and its templates/, "
+                                "files/)")
 
 
 def run_module(module_cls: type[Module], transport: Transport, args: dict[str, Any],

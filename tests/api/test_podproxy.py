@@ -27,7 +27,7 @@ from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import BytesMessage, CloseConnection, Ping
 from wsproto.utilities import generate_accept_token
 
-from controlplane import pki
+import pki
 from controlplane.api.app import create_app
 from controlplane.api.auth import User
 from controlplane.api.config import APIConfig

@@ -36,7 +36,7 @@ import pytest
 import requests
 import yaml
 
-from controlplane import pki
+import pki
 from controlplane.client import resources as r
 from controlplane.client.errors import is_not_found
 from controlplane.client.rest import Client

@@ -48,8 +48,8 @@ from wsproto.events import (
     Request,
 )
 
-from controlplane import pki
-from controlplane.cli import kubeconfig
+import pki
+from pki import kubeconfig
 
 pytestmark = pytest.mark.slow
 

@@ -41,8 +41,8 @@ from typing import Any
 import pytest
 import requests
 
-from controlplane import pki
-from controlplane.cli import kubeconfig
+import pki
+from pki import kubeconfig
 from controlplane.client import Client, is_not_found
 from controlplane.client import resources as r
 from nodeagent.proxy_rules import ENDPOINTSLICES

@@ -38,7 +38,7 @@ import pytest
 import requests
 import yaml
 
-from controlplane import pki
+import pki
 from tests.livecluster import kubectl_binary
 
 pytestmark = pytest.mark.slow

@@ -30,8 +30,8 @@ from typing import Any
 
 import pytest
 
-from controlplane import pki
-from controlplane.cli import kubeconfig
+import pki
+from pki import kubeconfig
 from controlplane.client import resources as r
 from controlplane.client.rest import Client
 from controlplane.scheduler import bench

@@ -11,6 +11,7 @@ from provision.executor import Executor, Options
 from provision.fake import FakeTransport, fail, linux_host, ok
 from provision.inventory import parse as parse_inventory
 from provision.playbook import parse as parse_playbook
+from provision.transport import RunResult
 
 INVENTORY = """
 hosts:
@@ -225,3 +226,234 @@ def test_json_log_lists_every_task_on_every_host(tmp_path):
         ("write motd", "m1", "changed"), ("write motd", "m2", "changed"),
     ]
     assert entries[3]["play"] == "config" and "+role master" in entries[3]["diff"]
+
+
+def counts6(recap, host):
+    c = recap[host]
+    return (c.ok, c.changed, c.failed, c.skipped, c.rescued, c.ignored)
+
+
+# -- handlers: listen topics and meta: flush_handlers ---------------------------------------
+
+def echoes(fake: FakeTransport) -> list[str]:
+    return [c for c in fake.commands if c.startswith("echo ")]
+
+
+def test_listen_topics_reach_every_listening_handler_once_in_handler_order():
+    book = """
+- hosts: m1
+  gather_facts: false
+  tasks:
+    - {name: config, copy: {dest: /etc/a, content: x}, notify: [etcd config, restart db]}
+    - {name: again, copy: {dest: /etc/b, content: y}, notify: etcd config}
+  handlers:
+    - {name: restart db, command: echo db}
+    - {name: reload etcd, command: echo reload, listen: etcd config}
+    - {name: check etcd, command: echo check, listen: [etcd config, other]}
+    - {name: unrelated, command: echo never, listen: nobody}
+"""
+    recap, out, fakes = execute(book)
+    assert echoes(fakes["m1"]) == ["echo db", "echo reload", "echo check"]
+    order = [out.index(f"RUNNING HANDLER [{h}]") for h in ("restart db", "reload etcd",
+                                                             "check etcd")]
+    assert order == sorted(order) and "RUNNING HANDLER [unrelated]" not in out
+    assert counts(recap, "m1") == (5, 5, 0, 0, 0)
+
+
+def test_flush_handlers_runs_notified_handlers_at_that_point():
+    book = """
+- hosts: m1
+  gather_facts: false
+  tasks:
+    - {name: unit, copy: {dest: /etc/u, content: a}, notify: bounce}
+    - meta: flush_handlers
+    - {name: after flush, command: echo after}
+    - {name: unit 2, copy: {dest: /etc/u, content: b}, notify: bounce}
+    - meta: flush_handlers
+    - meta: flush_handlers
+  handlers:
+    - {name: bounce, command: echo bounced}
+"""
+    _, out, fakes = execute(book)
+    assert echoes(fakes["m1"]) == ["echo bounced", "echo after", "echo bounced"]
+    assert out.index("RUNNING HANDLER [bounce]") < out.index("TASK [after flush]")
+    assert "TASK [meta" not in out
+
+
+# -- block / rescue / always -------------------------------------------------------------
+
+BLOCK = """
+- hosts: masters
+  gather_facts: false
+  tasks:
+    - name: guarded
+      block:
+        - {name: probe, command: probe}
+        - {name: after probe, command: echo after-probe}
+      rescue:
+        - {name: recover, command: recover}
+      always:
+        - {name: cleanup, command: echo cleanup}
+    - {name: next, command: echo next}
+"""
+
+
+def block_hosts(recover: RunResult | None = None) -> dict[str, FakeTransport]:
+    m1 = linux_host("m1").on("probe", fail("probe: broken")).on("recover", recover or ok())
+    return {"m1": m1,
+            "m2": linux_host("m2").on("probe", ok())}
+
+
+def test_rescue_runs_where_the_block_failed_and_the_host_goes_on():
+    recap, out, fakes = execute(BLOCK, block_hosts())
+    assert fakes["m1"].commands == ["probe", "recover", "echo cleanup", "echo next"]
+    assert fakes["m2"].commands == ["probe", "echo after-probe", "echo cleanup", "echo next"]
+    assert "failed: [m1] => non-zero return code 1: probe: broken" in out
+    # The failure is the rescue's: counted as rescued, as Ansible's recap does.
+    assert counts6(recap, "m1") == (3, 3, 0, 0, 1, 0)
+    assert re.search(r"m1 +: .* failed=0 +skipped=0 +rescued=1 +ignored=0", out)
+    assert counts6(recap, "m2") == (4, 4, 0, 0, 0, 0)
+
+
+def test_a_failing_rescue_fails_the_host_after_always():
+    recap, _, fakes = execute(BLOCK, block_hosts(recover=fail("still broken")))
+    assert fakes["m1"].commands == ["probe", "recover", "echo cleanup"]
+    assert counts6(recap, "m1") == (1, 1, 1, 0, 1, 0)
+
+
+def test_always_runs_on_a_host_that_failed_without_rescue_then_it_stops():
+    book = BLOCK.replace("      rescue:\n        - {name: recover, command: recover}\n", "")
+    recap, _, fakes = execute(book, block_hosts())
+    assert fakes["m1"].commands == ["probe", "echo cleanup"]
+    assert counts6(recap, "m1") == (1, 1, 1, 0, 0, 0)
+    assert "echo next" in fakes["m2"].commands
+
+
+def test_nested_block_failure_goes_to_the_outer_rescue():
+    book = """
+- hosts: m1
+  gather_facts: false
+  tasks:
+    - block:
+        - block:
+            - {name: probe, command: probe}
+          always:
+            - {name: inner always, command: echo inner}
+      rescue:
+        - {name: outer rescue, command: echo outer}
+    - {name: next, command: echo next}
+"""
+    recap, _, fakes = execute(book, block_hosts())
+    assert fakes["m1"].commands == ["probe", "echo inner", "echo outer", "echo next"]
+    assert recap["m1"].rescued == 1 and recap["m1"].failed == 0
+
+
+def test_block_passes_when_become_tags_and_vars_to_its_tasks():
+    book = """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: masters only
+      when: role == 'master'
+      become: true
+      tags: [setup]
+      vars: {greeting: hello, dir: /srv}
+      block:
+        - {name: say, command: "echo {{ greeting }} {{ inventory_hostname }}"}
+        - {name: said, command: "echo {{ path }}", vars: {path: "{{ dir }}/x"}, become: false}
+      rescue:
+        - {name: never, command: echo never}
+    - {name: untagged, command: echo untagged}
+"""
+    recap, out, fakes = execute(book, tags={"setup"})
+    assert [(c.arg, c.sudo) for c in fakes["m1"].calls if c.verb == "run"] == [
+        ("echo hello m1", True), ("echo /srv/x", False)]
+    assert fakes["w1"].commands == [] and counts(recap, "w1") == (0, 0, 0, 2, 0)
+    assert "TASK [untagged]" not in out
+
+
+# -- include_tasks and roles (files on disk, next to the playbook) -------------------------
+
+def write(root, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+
+
+def execute_files(tmp_path, files: dict[str, str], fakes=None, **options):
+    from provision.playbook import load
+
+    write(tmp_path, files)
+    fakes = fakes if fakes is not None else {}
+    for name in ("m1", "m2", "w1"):
+        fakes.setdefault(name, linux_host(name, dirs={"/", "/etc", "/tmp", "/srv"}))
+    out = io.StringIO()
+    ex = Executor(parse_inventory(INVENTORY), Options(**options),
+                  connect=lambda h: fakes[h.name], out=out)
+    recap = ex.run(load(tmp_path / "site.yml"))
+    return recap, out.getvalue(), fakes
+
+
+def test_include_tasks_reads_a_file_with_vars_and_when(tmp_path):
+    files = {
+        "site.yml": """
+- hosts: all
+  gather_facts: false
+  tasks:
+    - include_tasks: tasks/motd.yml
+      vars: {who: "{{ inventory_hostname }}"}
+      when: role == 'master'
+""",
+        "tasks/motd.yml": """
+- {name: motd, copy: {dest: /etc/motd, content: "hi {{ who }}\\n"}}
+- include_tasks: more.yml
+""",
+        "tasks/more.yml": "- {name: more, command: 'echo more {{ who }}'}\n",
+    }
+    recap, _, fakes = execute_files(tmp_path, files)
+    assert fakes["m2"].text("/etc/motd") == "hi m2\n"
+    assert fakes["m2"].commands[-1] == "echo more m2"
+    assert "/etc/motd" not in fakes["w1"].files and counts(recap, "w1") == (0, 0, 0, 2, 0)
+
+
+ROLE = {
+    "site.yml": """
+- hosts: masters
+  gather_facts: false
+  roles:
+    - etcd
+    - {role: etcd, vars: {etcd_port: 2400}, when: inventory_hostname == 'm1'}
+  tasks:
+    - {name: play task, command: "echo play {{ etcd_port | default('none') }}"}
+""",
+    "roles/etcd/defaults/main.yml": "etcd_port: 2379\netcd_name: \"{{ role }}-{{ etcd_port }}\"\n",
+    "roles/etcd/tasks/main.yml": """
+- {name: config, template: {src: etcd.conf.j2, dest: "/srv/etcd-{{ etcd_port }}.conf"},
+   notify: restart etcd}
+- {name: script, copy: {src: check.sh, dest: /srv/check.sh}}
+""",
+    "roles/etcd/templates/etcd.conf.j2": "name={{ etcd_name }} port={{ etcd_port }}\n",
+    "roles/etcd/files/check.sh": "#!/bin/sh\n",
+    "roles/etcd/handlers/main.yml": "- {name: restart etcd, command: echo restart}\n",
+    "check.sh": "the playbook's own file: the role's comes first\n",
+}
+
+
+def test_roles_bring_tasks_handlers_defaults_templates_and_files(tmp_path):
+    _, out, fakes = execute_files(tmp_path, ROLE)
+    m1, m2 = fakes["m1"], fakes["m2"]
+    # defaults are the weakest: role params win, and defaults may use other variables.
+    assert m1.text("/srv/etcd-2379.conf") == "name=master-2379 port=2379\n"
+    assert m1.text("/srv/etcd-2400.conf") == "name=master-2400 port=2400\n"
+    assert "/srv/etcd-2400.conf" not in m2.files  # the role's when
+    assert m1.text("/srv/check.sh") == "#!/bin/sh\n"
+    assert m1.commands[-2:] == ["echo play none", "echo restart"]  # defaults stay in the role
+    assert out.index("TASK [config]") < out.index("TASK [play task]")
+
+
+def test_role_defaults_lose_to_inventory_variables(tmp_path):
+    files = {**ROLE, "roles/etcd/defaults/main.yml": "etcd_port: 2379\nrole: from-default\n",
+             "roles/etcd/templates/etcd.conf.j2": "{{ role }}\n"}
+    _, _, fakes = execute_files(tmp_path, files)
+    assert fakes["m1"].text("/srv/etcd-2379.conf") == "master\n"

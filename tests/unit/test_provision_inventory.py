@@ -79,3 +79,93 @@ def test_unknown_pattern_and_unreadable_file(tmp_path):
         load(tmp_path / "missing.yaml")
     (tmp_path / "inv.yaml").write_text(GOOD)
     assert len(load(tmp_path / "inv.yaml").hosts) == 4
+
+
+# -- group children and Ansible's own YAML shape ------------------------------------------
+
+CHILDREN = """
+vars: {cni: none, level: all}
+hosts:
+  m1: {address: 10.0.0.11, vars: {level: host}}
+  w1: {address: 10.0.0.21}
+  lb: {address: 10.0.0.5}
+groups:
+  cluster: {children: [masters, workers], vars: {cni: bridge, level: cluster, role: node}}
+  masters: {hosts: [m1], vars: {role: master, level: masters}}
+  workers: {hosts: [w1]}
+  site: {hosts: [lb], children: [cluster], vars: {level: site, dc: one}}
+"""
+
+
+def test_children_groups_hold_their_childrens_hosts():
+    inv = parse(CHILDREN)
+    assert inv.groups["cluster"] == ["m1", "w1"]
+    assert inv.groups["site"] == ["lb", "m1", "w1"]
+    assert [h.name for h in inv.select("cluster:!masters")] == ["w1"]
+
+
+@pytest.mark.parametrize("host, expected", [
+    # all < site (parent) < cluster (child) < masters (grandchild) < host
+    ("m1", {"cni": "bridge", "level": "host", "role": "master", "dc": "one"}),
+    ("w1", {"cni": "bridge", "level": "cluster", "role": "node", "dc": "one"}),
+    ("lb", {"cni": "none", "level": "site", "dc": "one"}),
+])
+def test_children_variables_follow_ansibles_precedence(host, expected):
+    assert parse(CHILDREN).hosts[host].vars == expected
+
+
+ANSIBLE = """
+all:
+  vars: {ansible_user: vagrant, level: all, ntp: pool.ntp.org}
+  hosts:
+    me: {ansible_connection: local}
+  children:
+    k8s:
+      vars: {level: k8s, cni: bridge}
+      children:
+        masters:
+          hosts:
+            m1: {ansible_host: 10.0.0.11, ansible_port: 2222, etcd_name: m1}
+          vars: {level: masters}
+        workers:
+          hosts:
+            w1.lab: {level: host}
+    zeta: {hosts: {m1: {from_zeta: true}}, vars: {cni: zeta}}
+    alpha: {hosts: {m1: }, vars: {cni: alpha}}
+"""
+
+
+def test_ansible_yaml_inventory_hosts_groups_and_connection_vars():
+    inv = parse(ANSIBLE)
+    m1, w1, me = inv.hosts["m1"], inv.hosts["w1.lab"], inv.hosts["me"]
+    assert (m1.address, m1.port, m1.user) == ("10.0.0.11", 2222, "vagrant")
+    assert (w1.address, w1.port, w1.user) == ("w1.lab", 22, "vagrant")  # reached by name
+    assert me.connection == "local"
+    assert inv.groups["k8s"] == ["m1", "w1.lab"] and inv.groups["alpha"] == ["m1"]
+    assert [h.name for h in inv.select("k8s,me")] == ["me", "m1", "w1.lab"]  # file order
+
+
+def test_ansible_yaml_inventory_variable_precedence():
+    inv = parse(ANSIBLE)
+    # depth 1: alpha, k8s, zeta by name (zeta wins cni), then depth 2: masters.
+    assert {k: inv.hosts["m1"].vars[k] for k in ("level", "cni", "etcd_name", "from_zeta",
+                                                  "ntp")} == \
+        {"level": "masters", "cni": "zeta", "etcd_name": "m1", "from_zeta": True,
+         "ntp": "pool.ntp.org"}
+    assert inv.hosts["w1.lab"].vars["level"] == "host"
+    assert inv.hosts["me"].vars["level"] == "all"
+
+
+@pytest.mark.parametrize("text, message", [
+    ("groups: {a: {children: [b]}}", "group 'a' lists unknown child group 'b'"),
+    ("groups: {a: {children: [b]}, b: {children: [c]}, c: {children: [a]}}",
+     "group 'a' contains itself (a -> b -> c -> a)"),
+    ("groups: {a: {children: b}}", "group 'a': children must be a list of names"),
+    ("all: {children: {web: {hosts: {'www[01:50].lab': }}}}", "host ranges such as"),
+    ("all: {children: {web: {host: {}}}}", "group 'web': unknown key 'host'"),
+    ("all: {hosts: {h: {ansible_connection: winrm}}}", "connection must be ssh or local"),
+])
+def test_children_and_ansible_shape_errors(text, message):
+    with pytest.raises(InventoryError) as err:
+        parse(text, "inv.yaml")
+    assert message in str(err.value) and "\n" not in str(err.value)

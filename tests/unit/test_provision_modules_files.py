@@ -6,6 +6,7 @@ fake cannot drift from what coreutils really do.
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -153,3 +154,48 @@ def test_lineinfile_missing_file_and_bad_arguments(host):
     assert "needs 'line'" in run(t, "lineinfile", path=path, regexp="x").msg
     assert "bad regular expression" in run(t, "lineinfile", path=path, regexp="(",
                                             line="x").msg
+
+
+# -- symbolic modes -------------------------------------------------------------------------
+
+def test_symbolic_modes_converge_and_then_are_ok(host):
+    t, root = host
+    conf = f"{root}/app.conf"
+    assert run(t, "copy", dest=conf, content="x\n", mode="u=rw,g=r,o=").changed
+    assert remotefs.stat(t, conf).mode == 0o640
+    assert not run(t, "copy", dest=conf, content="x\n", mode="u=rw,g=r,o=").changed
+    res = run(t, "file", path=conf, mode="u+x,g-r")
+    assert res.changed and res.msg.endswith("mode 0640 -> 0700")
+    assert remotefs.stat(t, conf).mode == 0o700
+    assert not run(t, "file", path=conf, mode="u+x,g-r").changed  # relative, yet idempotent
+
+    script = f"{root}/run.sh"  # a new file starts from 0644, what umask 022 gives
+    assert run(t, "copy", dest=script, content="#!/bin/sh\n", mode="u+x").changed
+    assert remotefs.stat(t, script).mode == 0o744
+    d = f"{root}/dir"
+    assert run(t, "file", path=d, state="directory", mode="a=rX,u+w").changed
+    assert remotefs.stat(t, d).mode == 0o755
+
+
+SPECS = ["u=rw,g=r,o=r", "u+x", "go-w", "a+X", "u=rwx,go=rx", "+x", "o=", "g+s", "+t",
+         "u-w,g+w", "a=r,u+w", "ug=rw,o-rwx", "u+s,g-s", "a-x,a+X", "u=rws", "a=rX"]
+
+
+@pytest.mark.parametrize("kind", ["file", "directory"])
+@pytest.mark.parametrize("start", [0o644, 0o755, 0o600, 0o4751, 0o2750, 0o1777])
+def test_symbolic_modes_agree_with_chmod(tmp_path, kind, start):
+    path = tmp_path / "x"
+    path.mkdir() if kind == "directory" else path.touch()
+    for spec in SPECS:
+        path.chmod(start)
+        # umask 0: a clause without u/g/o/a means `a` in kubeclass, whatever the umask.
+        subprocess.run(["sh", "-c", f"umask 0; chmod {spec} {path}"], check=True)
+        expected = path.stat().st_mode & 0o7777
+        got = remotefs.resolve_mode(remotefs.parse_mode(spec), start, kind == "directory")
+        assert (spec, oct(got)) == (spec, oct(expected))
+
+
+@pytest.mark.parametrize("mode", ["u+q", "0999", "rw-r--r--", "u=rw;g=r", ""])
+def test_bad_modes_are_rejected_in_one_line(mode):
+    res = run(FakeTransport(), "file", path="/tmp/x", state="touch", mode=mode)
+    assert res.failed and "is neither octal" in res.msg and "\n" not in res.msg

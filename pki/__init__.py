@@ -1,8 +1,10 @@
 """The cluster's PKI: a CA, the API server's serving certificate, and client certificates.
 
-Where it sits: ``kubeclass up`` creates these once in the cluster's data directory;
-the API server serves TLS with them and verifies client certificates against the
-CA; the kubeconfig carries the CA and the admin's client certificate.
+Where it sits: ``kubeclass up`` creates these once in the cluster's data directory, and
+``kubeclass provision`` on the controller machine before it copies them to the hosts;
+so this package belongs to neither side and imports neither. The API server serves TLS
+with them and verifies client certificates against the CA; the kubeconfig carries the
+CA and the admin's client certificate.
 
 As in kubeadm: the server certificate names every address clients use (a
 certificate without the right Subject Alternative Name fails Go's verification),

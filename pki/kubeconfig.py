@@ -1,6 +1,7 @@
 """Kubeconfig files: write one for a cluster, and merge it into the user's, as kind and k3d do.
 
-Where it sits: ``kubeclass up`` writes ``admin.kubeconfig`` in the cluster's data
+Where it sits: ``kubeclass up`` (and ``kubeclass provision``, with the kubeconfig it
+fetched back from a master) writes ``admin.kubeconfig`` in the cluster's data
 directory and merges a ``kubeclass`` cluster, user and context into the user's
 kubeconfig (the first file of ``$KUBECONFIG``, or ``~/.kube/config``), making it the
 current context. Entries of other clusters are left exactly as they were.
@@ -14,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from ..pki import write_private
+from pki import write_private
 
 
 def _b64(data: bytes) -> str:
@@ -44,9 +45,13 @@ def build(name: str, server: str, ca_pem: bytes, *, cert_pem: bytes | None = Non
     }
 
 
+def dump(config: dict[str, Any]) -> str:
+    return yaml.safe_dump(config, sort_keys=False)
+
+
 def write(path: str, config: dict[str, Any]) -> None:
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    write_private(path, yaml.safe_dump(config, sort_keys=False).encode())
+    write_private(path, dump(config).encode())
 
 
 def user_kubeconfig_path() -> str:

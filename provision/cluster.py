@@ -1,0 +1,134 @@
+"""`kubeclass provision`: prepare on this machine, then run a cluster playbook on the hosts.
+
+Data flow (B): inventory ─▶ **cluster** (1. the bundle: the one given, verified, or one
+built now; 2. the PKI and every host's files, `clusterpki`; 3. the variables the
+playbooks use) ─▶ executor (hosts in parallel) ─▶ recap ─▶ the admin kubeconfig merged
+into the user's.
+
+Everything the hosts receive is on this machine before the first SSH connection, so the
+run is the same with or without a network here: with `--bundle FILE` nothing at all is
+downloaded. The cluster's files live in the *cluster folder* (by default `cluster/`
+next to the inventory): `pki/`, `hosts/NAME/`, `bundle/`, `admin.kubeconfig` and the
+JSON log of each run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from provision import bundle as bundles
+from provision import inventory as inventory_mod
+from provision import playbook as playbook_mod
+from provision.clusterpki import ClusterPKI, cluster_vars, host_vars
+from provision.inventory import Inventory
+
+PLAYBOOKS = Path(__file__).parent / "playbooks"
+Progress = Callable[[str], None]
+
+
+class ProvisionError(Exception):
+    """The run cannot start; the message says what to do."""
+
+
+@dataclass
+class Prepared:
+    inventory: Inventory
+    playbook: playbook_mod.Playbook
+    cluster_dir: Path
+    bundle: Path
+    pki: ClusterPKI
+    cluster: dict[str, Any]
+
+
+def playbook_path(name: str) -> Path:
+    """A playbook shipped with kubeclass (`cluster`, `add-worker`, ...) or a file."""
+    shipped = PLAYBOOKS / f"{name}.yml"
+    if shipped.exists():
+        return shipped
+    path = Path(name)
+    if path.exists():
+        return path
+    names = ", ".join(sorted(p.stem for p in PLAYBOOKS.glob("*.yml")))
+    raise ProvisionError(f"no playbook {name!r}: use one of kubeclass's ({names}) or a file path")
+
+
+def prepare(inventory_path: Path, playbook: str, *, cluster_dir: Path | None = None,
+            bundle: Path | None = None, reference_status: Callable[[], Path] | None = None,
+            progress: Progress = lambda _: None) -> Prepared:
+    inv = inventory_mod.load(inventory_path)
+    book = playbook_mod.load(playbook_path(playbook))
+    cdir = cluster_dir or inventory_path.resolve().parent / "cluster"
+    cdir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cv = cluster_vars(inv)
+    bundle_file = _bundle(cdir, bundle, reference_status, progress)
+    manifest = bundles.verify(bundle_file, dry_runs=False)
+    if not manifest.ok:
+        raise ProvisionError(f"the bundle {bundle_file} is damaged: {manifest.problems[0]}")
+    assert manifest.manifest is not None
+    progress("the cluster's certificates and kubeconfigs")
+    pki = ClusterPKI(cdir, inv, cv)
+    pki.ensure()
+    extra = {**cv, "cluster_dir": str(cdir), "bundle_file": str(bundle_file),
+             "bundle_id": _sha256(bundle_file)[:16],
+             "kubeclass_version": manifest.manifest.kubeclass_version,
+             "cluster_id": hashlib.sha256(cv["cluster_name"].encode()).hexdigest()[:4],
+             "vrrp_router_id": 1 + int(hashlib.sha256(cv["cluster_vip"].encode()).hexdigest(), 16) % 254}
+    per_host = host_vars(inv, cv)
+    hosts = {name: replace(h, vars={**extra, "address": h.address, **per_host[name], **h.vars})
+             for name, h in inv.hosts.items()}
+    return Prepared(replace(inv, hosts=hosts), book, cdir, bundle_file, pki, cv)
+
+
+def _bundle(cdir: Path, given: Path | None, reference_status: Callable[[], Path] | None,
+            progress: Progress) -> Path:
+    """The bundle to copy: the one given (verified, offline), or one built here once."""
+    if given is not None:
+        if not given.exists():
+            raise ProvisionError(f"no bundle at {given}: build one with `kubeclass bundle build`")
+        progress(f"verifying the bundle {given.name} (offline)")
+        report = bundles.verify(given)
+        if not report.ok:
+            raise ProvisionError(f"the bundle {given} cannot be used: {report.problems[0]}")
+        return given
+    built = sorted((cdir / "bundle").glob("kubeclass-bundle-*.tar*"))
+    if built and not _stale(built[-1]):
+        return built[-1]
+    if reference_status is None:
+        raise ProvisionError("no bundle: pass --bundle FILE (made by `kubeclass bundle build`)")
+    (cdir / "bundle").mkdir(exist_ok=True)
+    for old in built:
+        old.unlink()
+    progress("building the bundle on this machine (packages and wheels for the hosts)")
+    try:
+        bundles.build(cdir / "bundle", reference_status=reference_status(), progress=progress)
+    except bundles.BundleError as exc:
+        raise ProvisionError(str(exc)) from None
+    return sorted((cdir / "bundle").glob("kubeclass-bundle-*.tar*"))[-1]
+
+
+def _stale(bundle_file: Path) -> bool:
+    """A bundle built here before kubeclass's own code last changed (a developer's checkout)."""
+    newest = max((p.stat().st_mtime for pkg in ("controlplane", "nodeagent", "provision", "pki")
+                  for p in (PLAYBOOKS.parent.parent / pkg).rglob("*.py")), default=0.0)
+    return bundle_file.stat().st_mtime < newest
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def write_admin_kubeconfig(prepared: Prepared) -> Path:
+    from pki import kubeconfig
+
+    path = prepared.cluster_dir / "admin.kubeconfig"
+    kubeconfig.write(str(path), prepared.pki.admin_kubeconfig())
+    return path
+
