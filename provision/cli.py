@@ -101,8 +101,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
             prepared = cluster.prepare(
                 inventory, args.playbook, cluster_dir=Path(args.cluster_dir) if args.cluster_dir else None,
                 bundle=Path(args.bundle) if args.bundle else None,
-                reference_status=lambda: labhosts.ensure_image(lambda m: status.update(escape(m)))
-                and labhosts.reference_status(),
+                reference_status=lambda: labhosts.reference_status(lambda m: status.update(escape(m))),
                 progress=lambda message: status.update(escape(message)))
     except (cluster.ProvisionError, InventoryError, PlaybookError, ValueError,
             labhosts.ImageError, bundles.BundleError) as exc:
@@ -134,8 +133,8 @@ def cmd_bundle_build(args: argparse.Namespace) -> int:
     try:
         with console.status("Building the bundle") as status:
             step = lambda message: status.update(escape(message))  # noqa: E731
-            reference = Path(args.reference_status) if args.reference_status else (
-                labhosts.ensure_image(step) and labhosts.reference_status())
+            reference = (Path(args.reference_status) if args.reference_status
+                         else labhosts.reference_status(step))
             manifest = bundles.build(output, reference_status=reference, progress=step,
                                      compression=args.compression)
     except (bundles.BundleError, labhosts.ImageError) as exc:

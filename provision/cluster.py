@@ -64,17 +64,13 @@ def prepare(inventory_path: Path, playbook: str, *, cluster_dir: Path | None = N
     cdir = cluster_dir or inventory_path.resolve().parent / "cluster"
     cdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     cv = cluster_vars(inv)
-    bundle_file = _bundle(cdir, bundle, reference_status, progress)
-    manifest = bundles.verify(bundle_file, dry_runs=False)
-    if not manifest.ok:
-        raise ProvisionError(f"the bundle {bundle_file} is damaged: {manifest.problems[0]}")
-    assert manifest.manifest is not None
+    bundle_file, manifest = _bundle(cdir, bundle, reference_status, progress)
     progress("the cluster's certificates and kubeconfigs")
     pki = ClusterPKI(cdir, inv, cv)
     pki.ensure()
     extra = {**cv, "cluster_dir": str(cdir), "bundle_file": str(bundle_file),
              "bundle_id": _sha256(bundle_file)[:16],
-             "kubeclass_version": manifest.manifest.kubeclass_version,
+             "kubeclass_version": manifest.kubeclass_version,
              "cluster_id": hashlib.sha256(cv["cluster_name"].encode()).hexdigest()[:4],
              "vrrp_router_id": 1 + int(hashlib.sha256(cv["cluster_vip"].encode()).hexdigest(), 16) % 254}
     per_host = host_vars(inv, cv)
@@ -84,19 +80,17 @@ def prepare(inventory_path: Path, playbook: str, *, cluster_dir: Path | None = N
 
 
 def _bundle(cdir: Path, given: Path | None, reference_status: Callable[[], Path] | None,
-            progress: Progress) -> Path:
-    """The bundle to copy: the one given (verified, offline), or one built here once."""
+            progress: Progress) -> tuple[Path, bundles.Manifest]:
+    """The bundle to copy and its manifest: the one given (verified in full, offline), the
+    one built here before (checked intact), or one built now."""
     if given is not None:
         if not given.exists():
             raise ProvisionError(f"no bundle at {given}: build one with `kubeclass bundle build`")
         progress(f"verifying the bundle {given.name} (offline)")
-        report = bundles.verify(given)
-        if not report.ok:
-            raise ProvisionError(f"the bundle {given} cannot be used: {report.problems[0]}")
-        return given
+        return given, _verified(given, bundles.verify(given))
     built = sorted((cdir / "bundle").glob("kubeclass-bundle-*.tar*"))
     if built and not _stale(built[-1]):
-        return built[-1]
+        return built[-1], _verified(built[-1], bundles.verify(built[-1], dry_runs=False))
     if reference_status is None:
         raise ProvisionError("no bundle: pass --bundle FILE (made by `kubeclass bundle build`)")
     (cdir / "bundle").mkdir(exist_ok=True)
@@ -104,10 +98,18 @@ def _bundle(cdir: Path, given: Path | None, reference_status: Callable[[], Path]
         old.unlink()
     progress("building the bundle on this machine (packages and wheels for the hosts)")
     try:
-        bundles.build(cdir / "bundle", reference_status=reference_status(), progress=progress)
+        manifest = bundles.build(cdir / "bundle", reference_status=reference_status(),
+                                 progress=progress)
     except bundles.BundleError as exc:
         raise ProvisionError(str(exc)) from None
-    return sorted((cdir / "bundle").glob("kubeclass-bundle-*.tar*"))[-1]
+    return sorted((cdir / "bundle").glob("kubeclass-bundle-*.tar*"))[-1], manifest
+
+
+def _verified(path: Path, report: bundles.VerifyReport) -> bundles.Manifest:
+    if not report.ok or report.manifest is None:
+        raise ProvisionError(f"the bundle {path} cannot be used: "
+                             f"{report.problems[0] if report.problems else 'no manifest'}")
+    return report.manifest
 
 
 def _stale(bundle_file: Path) -> bool:

@@ -122,11 +122,7 @@ def parse(text: str, source: str = "inventory") -> Inventory:
     groups = {}
     for gname, body in _mapping(doc.get("groups"), f"{source}: groups").items():
         where = f"{source}: group {gname!r}"
-        body = _mapping(body, where)
-        extra = set(body) - {"hosts", "vars", "children"}
-        if extra:
-            raise InventoryError(f"{where}: unknown key {sorted(extra)[0]!r} "
-                                 "(expected hosts, children, vars)")
+        body = _group_body(body, where)
         members = _names(body.get("hosts"), f"{where}: hosts")
         for member in members:
             if member not in raw_hosts:
@@ -134,6 +130,16 @@ def parse(text: str, source: str = "inventory") -> Inventory:
         groups[str(gname)] = _Group(members, _names(body.get("children"), f"{where}: children"),
                                     _mapping(body.get("vars"), f"{where}: vars"))
     return _build(_mapping(doc.get("vars"), f"{source}: vars"), raw_hosts, groups, source)
+
+
+def _group_body(body: Any, where: str) -> dict[str, Any]:
+    """A group's mapping, which may hold only hosts, children and vars."""
+    body = _mapping(body, where)
+    extra = set(body) - {"hosts", "vars", "children"}
+    if extra:
+        raise InventoryError(f"{where}: unknown key {sorted(extra)[0]!r} "
+                             "(expected hosts, children, vars)")
+    return body
 
 
 def _from_ansible(doc: dict[str, Any], source: str
@@ -145,11 +151,7 @@ def _from_ansible(doc: dict[str, Any], source: str
 
     def walk(name: str, body: Any, group: _Group) -> None:
         where = f"{source}: group {name!r}"
-        body = _mapping(body, where)
-        extra = set(body) - {"hosts", "vars", "children"}
-        if extra:
-            raise InventoryError(f"{where}: unknown key {sorted(extra)[0]!r} "
-                                 "(expected hosts, children, vars)")
+        body = _group_body(body, where)
         group.vars.update(_mapping(body.get("vars"), f"{where}: vars"))
         for hname, inline in _mapping(body.get("hosts"), f"{where}: hosts").items():
             hname = str(hname)

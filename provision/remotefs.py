@@ -37,14 +37,22 @@ def q(path: str) -> str:
     return shlex.quote(path)
 
 
-def stat(t: Transport, path: str) -> Stat | None:
-    """What is at `path`, or None when nothing is."""
-    res = t.run(f"stat -c {q(STAT_FORMAT)} -- {q(path)}")
+def _output(t: Transport, command: str, path: str) -> str | None:
+    """`command PATH`'s output, or None when PATH does not exist; other failures raise."""
+    res = t.run(f"{command} -- {q(path)}")
     if not res.ok:
         if "No such file" in res.stderr:
             return None
-        raise CommandError(f"stat {path}", res)
-    kind_text, mode, owner, group = res.stdout.strip().split("|")
+        raise CommandError(f"{command.split()[0]} {path}", res)
+    return res.stdout
+
+
+def stat(t: Transport, path: str) -> Stat | None:
+    """What is at `path`, or None when nothing is."""
+    out = _output(t, f"stat -c {q(STAT_FORMAT)}", path)
+    if out is None:
+        return None
+    kind_text, mode, owner, group = out.strip().split("|")
     kind: Literal["file", "directory", "other"] = (
         "directory" if kind_text == "directory"
         else "file" if kind_text.startswith("regular") else "other"
@@ -62,12 +70,8 @@ def read(t: Transport, path: str) -> bytes | None:
 
 def sha256(t: Transport, path: str) -> str | None:
     """The file's sha256 computed on the host (no download), or None when it is missing."""
-    res = t.run(f"sha256sum -- {q(path)}")
-    if not res.ok:
-        if "No such file" in res.stderr:
-            return None
-        raise CommandError(f"sha256sum {path}", res)
-    return res.stdout.split()[0]
+    out = _output(t, "sha256sum", path)
+    return None if out is None else out.split()[0]
 
 
 Mode = int | str  # an octal number, or a chmod-style symbolic mode such as 'u=rw,g=r,o=r'

@@ -54,9 +54,10 @@ def image_root() -> Path:
     return cache_dir() / f"debian-{SUITE}-{recipe()}" / "root"
 
 
-def reference_status() -> Path:
-    """The dpkg status of a fresh host: what the offline bundle is computed against."""
-    return image_root() / "var" / "lib" / "dpkg" / "status"
+def reference_status(progress: Progress = lambda _: None) -> Path:
+    """The dpkg status of a fresh host: what the offline bundle is computed against
+    (the image is built first if this machine has none yet)."""
+    return ensure_image(progress) / "var" / "lib" / "dpkg" / "status"
 
 
 def ensure_image(progress: Progress = lambda _: None, mirror: str = MIRROR) -> Path:

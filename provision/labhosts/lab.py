@@ -130,9 +130,8 @@ class Lab:
             if workers is None:
                 workers = sum(h.group == "workers" for h in old) if old else 2
             hosts = plan(subnet, masters, workers)
-            known = {h["name"] for h in state.get("hosts", [])}
-            hosts += [LabHost(**h) for h in state.get("hosts", []) if h["name"] not in
-                      {x.name for x in hosts}]  # never forget a host `up` made before
+            known = {h.name for h in old}
+            hosts += [h for h in old if h.name not in {x.name for x in hosts}]  # never forget one
             self.state_file.write_text(json.dumps(
                 {"name": self.name, "subnet": subnet, "bridge": self.bridge,
                  "hosts": [asdict(h) for h in hosts]}, indent=2) + "\n")

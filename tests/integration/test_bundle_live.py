@@ -29,7 +29,6 @@ def _reference() -> Path:
         return Path(given)
     from provision import labhosts
 
-    labhosts.ensure_image()
     return labhosts.reference_status()
 
 
