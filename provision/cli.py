@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import yaml
+
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -81,6 +83,9 @@ def cmd_labhosts_stop(args: argparse.Namespace) -> int:
     return 0
 
 
+NAMED_HOSTS_ONLY = ("remove-node", "reset-host")  # never on every host by accident
+
+
 def _default_inventory() -> Path:
     return labhosts.default_home().joinpath("inventory.yaml")
 
@@ -91,6 +96,10 @@ def cmd_provision(args: argparse.Namespace) -> int:
     from provision.playbook import PlaybookError
     from pki import kubeconfig
 
+    if args.playbook in NAMED_HOSTS_ONLY and not args.limit:
+        console.print(f"[red]error:[/] {args.playbook} acts on the hosts you name: add --limit HOST "
+                      f"(e.g. kubeclass provision {args.playbook} --limit worker-3)")
+        return 1
     inventory = Path(args.inventory) if args.inventory else _default_inventory()
     if not inventory.exists():
         console.print(f"[red]error:[/] no inventory at {inventory}: pass -i FILE, or make lab hosts "
@@ -114,17 +123,15 @@ def cmd_provision(args: argparse.Namespace) -> int:
                                log_path=args.log or prepared.cluster_dir / "last-run.json")
     recap = executor.Executor(prepared.inventory, options).run(prepared.playbook)
     failed = sorted(h for h, c in recap.items() if c.failed or c.unreachable)
+    fetched = prepared.cluster_dir / "admin.kubeconfig"
+    if args.playbook == "cluster" and not args.check and fetched.exists() and not args.no_kubeconfig:
+        kubeconfig.merge(kubeconfig.user_kubeconfig_path(), yaml.safe_load(fetched.read_text()))
+        console.print(f"\nThe [bold]{prepared.cluster['cluster_name']}[/] context is now current in "
+                      f"your kubeconfig (fetched to {fetched}). Try: kubectl get nodes -o wide")
     if failed:
         console.print(f"\n[red]{len(failed)} host(s) did not converge:[/] {', '.join(failed)}. "
                       "Fix what the recap says and run the same command again; the others stay as they are.")
         return 2
-    if args.check:
-        return 0
-    path = cluster.write_admin_kubeconfig(prepared)
-    if not args.no_kubeconfig:
-        kubeconfig.merge(kubeconfig.user_kubeconfig_path(), prepared.pki.admin_kubeconfig())
-        console.print(f"\nThe [bold]{prepared.cluster['cluster_name']}[/] context is now current in "
-                      f"your kubeconfig (also in {path}). Try: kubectl get nodes -o wide")
     return 0
 
 
@@ -195,7 +202,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     prov = sub.add_parser("provision", help="install a cluster onto SSH hosts (lab hosts, VMs, machines) "
                                             "from an inventory, Ansible-style")
     prov.add_argument("playbook", nargs="?", default="cluster",
-                      help="cluster (the default), add-worker, or a playbook file")
+                      help="cluster (the default), add-worker, remove-node, reset-host, or a playbook file")
     prov.add_argument("-i", "--inventory", default=None,
                       help=f"the hosts (default: the lab's, {_default_inventory()})")
     prov.add_argument("--bundle", default=None, help="install from this offline bundle: no network "

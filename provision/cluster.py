@@ -8,8 +8,10 @@ into the user's.
 Everything the hosts receive is on this machine before the first SSH connection, so the
 run is the same with or without a network here: with `--bundle FILE` nothing at all is
 downloaded. The cluster's files live in the *cluster folder* (by default `cluster/`
-next to the inventory): `pki/`, `hosts/NAME/`, `bundle/`, `admin.kubeconfig` and the
-JSON log of each run.
+next to the inventory): `pki/`, `hosts/NAME/`, `bundle/`, the JSON log of each run,
+and `admin.kubeconfig` as the cluster playbook fetched it back from the first master
+(`/etc/kubeclass/admin.kubeconfig` there, like kubeadm's admin.conf; it is made here,
+where the CA's key stays, and travels out and back like every other host file).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from pki import kubeconfig
 from provision import bundle as bundles
 from provision import inventory as inventory_mod
 from provision import playbook as playbook_mod
@@ -69,6 +72,7 @@ def prepare(inventory_path: Path, playbook: str, *, cluster_dir: Path | None = N
     pki = ClusterPKI(cdir, inv, cv)
     pki.ensure()
     extra = {**cv, "cluster_dir": str(cdir), "bundle_file": str(bundle_file),
+             "admin_kubeconfig": kubeconfig.dump(pki.admin_kubeconfig()),
              "bundle_id": _sha256(bundle_file)[:16],
              "kubeclass_version": manifest.kubeclass_version,
              "cluster_id": hashlib.sha256(cv["cluster_name"].encode()).hexdigest()[:4],
@@ -125,12 +129,3 @@ def _sha256(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def write_admin_kubeconfig(prepared: Prepared) -> Path:
-    from pki import kubeconfig
-
-    path = prepared.cluster_dir / "admin.kubeconfig"
-    kubeconfig.write(str(path), prepared.pki.admin_kubeconfig())
-    return path
-

@@ -49,6 +49,19 @@ class Counts:
     ignored: int = 0
 
 
+# What a command prints when the host tried to leave its network (lab hosts have no route out).
+LEFT_THE_NETWORK = ("Network is unreachable", "Temporary failure resolving",
+                    "Temporary failure in name resolution", "Could not resolve host")
+
+
+def offline_hint(msg: str) -> str:
+    """A failure that comes from reaching beyond the hosts' network gets one line saying so."""
+    if not any(sign in msg for sign in LEFT_THE_NETWORK):
+        return ""
+    return ("\n  (this task tried to reach beyond the hosts' network, which has no route out: "
+            "what a host needs must come from this machine, e.g. in the bundle)")
+
+
 def banner(title: str) -> str:
     return f"\n{title} " + "*" * max(3, 79 - len(title))
 
@@ -90,7 +103,7 @@ class Reporter:
         if "item" in kw:
             line += f" => (item={kw['item']})"
         if status in ("failed", "unreachable") and msg:
-            line += f" => {msg}"
+            line += f" => {msg}{offline_hint(msg) if status == 'failed' else ''}"
         self._print(line)
         if self.show_diff and diff:
             self._print(diff.rstrip("\n"))

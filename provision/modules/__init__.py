@@ -10,7 +10,9 @@ from provision.modules.base import Arg, ArgumentError, Module, Result, run_modul
 from provision.modules.command import Command
 from provision.modules.copy import Copy
 from provision.modules.deb import Deb
+from provision.modules.fetch import Fetch
 from provision.modules.file import File
+from provision.modules.k8s import K8s, K8sDrain, K8sInfo
 from provision.modules.lineinfile import LineInFile
 from provision.modules.pip import Pip
 from provision.modules.sysctl import Sysctl
@@ -22,7 +24,7 @@ from provision.modules.wait_for import WaitFor
 MODULES: dict[str, type[Module]] = {
     cls.NAME: cls
     for cls in (Command, File, Copy, Template, LineInFile, Sysctl, Systemd, User, WaitFor,
-                Deb, Pip)
+                Deb, Pip, Fetch, K8sDrain, K8sInfo, K8s)
 }
 
 __all__ = ["MODULES", "Arg", "ArgumentError", "Module", "Result", "run_module"]

@@ -341,7 +341,12 @@ def test_an_hpa_scales_the_cpu_burner_up_under_load_and_back_down(kc: Cluster) -
     assert re.search(r"cpu: \d+%/50%", hpa), hpa
     call(pod, "/burn?millicores=0")  # the load stops
     # the classroom profile's downscale stabilization is 60 s (upstream's 300 s)
-    wait_for("the HPA to scale back down", lambda: replicas() == 1, timeout=150, interval=2)
+    try:
+        wait_for("the HPA to scale back down", lambda: replicas() == 1, timeout=150, interval=2)
+    except AssertionError as e:  # say why: the metrics, the HPA's conditions and events
+        raise AssertionError(f"{e}\n{k(kc, 'describe', 'hpa', 'burner', '-n', NS)}\n"
+                             f"{k(kc, 'top', 'pods', '-n', NS)}\n"
+                             f"{k(kc, 'get', 'pods', '-n', NS, '-o', 'wide')}") from None
     k(kc, "delete", "hpa,deployment", "burner", "-n", NS)
 
 

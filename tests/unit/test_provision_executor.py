@@ -457,3 +457,18 @@ def test_role_defaults_lose_to_inventory_variables(tmp_path):
              "roles/etcd/templates/etcd.conf.j2": "{{ role }}\n"}
     _, _, fakes = execute_files(tmp_path, files)
     assert fakes["m1"].text("/srv/etcd-2379.conf") == "master\n"
+
+
+def test_a_task_that_tries_to_leave_the_network_is_told_so_under_its_name():
+    w1 = linux_host("w1")
+    w1.on("apt-get update", fail("W: Failed to fetch http://deb.debian.org/...  Temporary failure resolving "
+                                 "'deb.debian.org'", 100))
+    _, out, _ = execute("""
+- name: p
+  hosts: w1
+  tasks:
+    - {name: refresh the package lists, command: apt-get update}
+""", {"w1": w1})
+    failed = out.split("TASK [refresh the package lists]")[1]
+    assert "failed: [w1]" in failed and "Temporary failure resolving" in failed
+    assert "tried to reach beyond the hosts' network" in failed

@@ -199,3 +199,29 @@ def test_symbolic_modes_agree_with_chmod(tmp_path, kind, start):
 def test_bad_modes_are_rejected_in_one_line(mode):
     res = run(FakeTransport(), "file", path="/tmp/x", state="touch", mode=mode)
     assert res.failed and "is neither octal" in res.msg and "\n" not in res.msg
+
+
+def test_fetch_brings_a_host_file_here_once_and_honours_check_mode(host, tmp_path):
+    t, root = host
+    run(t, "copy", dest=f"{root}/admin.conf", content="server: a\n")
+    local = tmp_path / "back"
+    would = run(t, "fetch", check=True, src=f"{root}/admin.conf", dest=str(local), flat=True)
+    assert would.changed and not local.exists()
+    first = run(t, "fetch", src=f"{root}/admin.conf", dest=str(local), flat=True)
+    assert first.changed and local.read_text() == "server: a\n"
+    assert local.stat().st_mode & 0o777 == 0o600  # a fetched kubeconfig is private by default
+    assert run(t, "fetch", src=f"{root}/admin.conf", dest=str(local), flat=True).changed is False
+    run(t, "copy", dest=f"{root}/admin.conf", content="server: b\n")
+    again = run(t, "fetch", src=f"{root}/admin.conf", dest=str(local), flat=True)
+    assert again.changed and "-server: a\n+server: b" in again.diff
+
+
+def test_fetch_without_flat_files_by_host_and_path_and_says_when_the_source_is_missing(host, tmp_path):
+    t, root = host
+    run(t, "copy", dest=f"{root}/x.txt", content="x\n")
+    result = run_module(MODULES["fetch"], t, {"src": f"{root}/x.txt", "dest": str(tmp_path)}, False, {},
+                        variables={"inventory_hostname": "master-1"})
+    assert (tmp_path / "master-1" / root.lstrip("/") / "x.txt").read_text() == "x\n", result
+    missing = run(t, "fetch", src=f"{root}/nothing", dest=str(tmp_path))
+    assert missing.failed and "does not exist" in missing.msg
+    assert run(t, "fetch", src=f"{root}/nothing", dest=str(tmp_path), fail_on_missing=False).failed is False
