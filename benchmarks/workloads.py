@@ -118,6 +118,8 @@ TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
 def fmt(value: float, unit: str) -> str:
     if unit == "/s":
         return f"{value:,.0f}/s"
+    if unit == " MB":
+        return f"{value:.1f} MB"
     return f"{value:.2f} s" if unit == "s" else f"{value:,.2f}{unit}" if unit == "x" else f"{value:,.0f}"
 
 
