@@ -85,13 +85,19 @@ def prepare(inventory_path: Path, playbook: str, *, cluster_dir: Path | None = N
 
 def _bundle(cdir: Path, given: Path | None, reference_status: Callable[[], Path] | None,
             progress: Progress) -> tuple[Path, bundles.Manifest]:
-    """The bundle to copy and its manifest: the one given (verified in full, offline), the
-    one built here before (checked intact), or one built now."""
+    """The bundle to copy and its manifest: the one given (verified in full, offline, the
+    first time this cluster sees it; then checked intact), the one built here before
+    (checked intact), or one built now."""
     if given is not None:
         if not given.exists():
             raise ProvisionError(f"no bundle at {given}: build one with `kubeclass bundle build`")
+        stamp, digest = cdir / "bundle-verified", _sha256(given)
+        if stamp.exists() and stamp.read_text().strip() == digest:  # the very same file
+            return given, _verified(given, bundles.verify(given, dry_runs=False))
         progress(f"verifying the bundle {given.name} (offline)")
-        return given, _verified(given, bundles.verify(given))
+        manifest = _verified(given, bundles.verify(given))
+        stamp.write_text(digest + "\n")
+        return given, manifest
     built = sorted((cdir / "bundle").glob("kubeclass-bundle-*.tar*"))
     if built and not _stale(built[-1]):
         return built[-1], _verified(built[-1], bundles.verify(built[-1], dry_runs=False))

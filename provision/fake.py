@@ -84,7 +84,7 @@ class FakeTransport:
         self, command: str, *, sudo: bool = False, check: bool = False, input: str | None = None
     ) -> RunResult:
         self._enter(Call("run", command, sudo, input))
-        result = self._scripted(command) or self._builtin(command, sudo)
+        result = self._scripted(command) or self._chain(command, sudo)
         if check and not result.ok:
             raise CommandError(command, result)
         return result
@@ -131,6 +131,16 @@ class FakeTransport:
             self.meta[path] = Meta(0o644, owner, owner)
         if mode is not None:
             self.meta[path].mode = mode
+
+    def _chain(self, command: str, sudo: bool) -> RunResult:
+        """`a && b`: each builtin in turn, outputs joined, stopping at the first failure."""
+        out = ""
+        for part in command.split(" && "):
+            result = self._builtin(part, sudo)
+            out += result.stdout
+            if not result.ok:
+                return RunResult(out, result.stderr, result.exit_code)
+        return RunResult(out, "", 0)
 
     def _builtin(self, command: str, sudo: bool) -> RunResult:
         argv = shlex.split(command)

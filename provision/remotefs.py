@@ -50,14 +50,33 @@ def _output(t: Transport, command: str, path: str) -> str | None:
 def stat(t: Transport, path: str) -> Stat | None:
     """What is at `path`, or None when nothing is."""
     out = _output(t, f"stat -c {q(STAT_FORMAT)}", path)
-    if out is None:
-        return None
+    return None if out is None else _parse_stat(out)
+
+
+def _parse_stat(out: str) -> Stat:
     kind_text, mode, owner, group = out.strip().split("|")
     kind: Literal["file", "directory", "other"] = (
         "directory" if kind_text == "directory"
         else "file" if kind_text.startswith("regular") else "other"
     )
     return Stat(kind, int(mode, 8), owner, group)
+
+
+def stat_and_sha256(t: Transport, path: str) -> tuple[Stat | None, str | None]:
+    """`stat` and, for a regular file, its sha256, in one round trip: what copy and
+    template compare before they act (a second run is mostly such comparisons)."""
+    res = t.run(f"stat -c {q(STAT_FORMAT)} -- {q(path)} && sha256sum -- {q(path)}")
+    lines = res.stdout.splitlines()
+    if not lines:
+        if "No such file" in res.stderr:
+            return None, None
+        raise CommandError(f"stat {path}", res)
+    current = _parse_stat(lines[0])
+    if current.kind != "file":
+        return current, None
+    if not res.ok or len(lines) < 2:
+        raise CommandError(f"sha256sum {path}", res)
+    return current, lines[1].split()[0]
 
 
 def read(t: Transport, path: str) -> bytes | None:

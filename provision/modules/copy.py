@@ -26,11 +26,11 @@ def ensure_content(mod: Module, data: bytes) -> Result:
     """Converge `dest` (and its mode/owner) to `data`; shared by copy and template."""
     a = mod.args
     dest = a["dest"]
-    current = remotefs.stat(mod.t, dest)
+    current, current_sum = remotefs.stat_and_sha256(mod.t, dest)
     if current is not None and current.kind != "file":
         return Result(False, f"{dest} is a {current.kind}, not a file", failed=True)
     new_sum = hashlib.sha256(data).hexdigest()
-    content_changed = current is None or remotefs.sha256(mod.t, dest) != new_sum
+    content_changed = current is None or current_sum != new_sum
     attrs = [] if current is None else remotefs.attribute_changes(
         current, a["mode"], a["owner"], a["group"])
     data_out = {"path": dest, "checksum": new_sum}

@@ -3,7 +3,7 @@
 Data flow (B): executor ─▶ **deb module** ─▶ `dpkg-deb`/`dpkg-query`, then `apt-get` ─▶
 transport ─▶ host. The hosts of a closed network have no package repository; an earlier
 task copied the offline bundle's .deb files there. This module compares first: it reads
-each file's Package/Version (`dpkg-deb -f`) and what dpkg has installed (`dpkg-query -W`),
+each file's Package/Version (`dpkg-deb -f`, all files in one command) and what dpkg has installed (`dpkg-query -W`),
 and only when a package is missing or at another version does it run `apt-get install`
 on exactly those files. apt resolves their dependencies among the given files and what is
 installed, and it cannot reach a repository: the source lists are /dev/null.
@@ -37,6 +37,7 @@ APT = ("DEBIAN_FRONTEND=noninteractive apt-get -y -o Dir::Etc::SourceList=/dev/n
 INSTALL = f"{APT} --allow-downgrades -o Dpkg::Options::=--force-confold install"
 QUERY = "dpkg-query -W -f='${Package}\\t${Version}\\t${db:Status-Status}\\t${Provides}\\n'"
 FIELDS = ("Package", "Version", "Architecture", "Depends", "Pre-Depends", "Provides")
+MARK, FAILED = "==> kubeclass-deb ", "==> kubeclass-deb-failed"  # the batched read's separators
 INSTALLED = ("installed", "triggers-awaiting", "triggers-pending")
 GONE = ("not-installed", "config-files")
 GLOB = re.compile(r"(\*|\?|\[!?[A-Za-z0-9._-]+\])")
@@ -263,26 +264,48 @@ class Deb(Module):
             if not res.ok:
                 raise DebError(f"no .deb file matches {pattern}")
             paths += [p for p in res.stdout.splitlines() if p and p not in paths]
-        return [self._read_file(p) for p in paths]
-
-    def _read_file(self, path: str) -> DebFile:
-        res = self.t.run(f"dpkg-deb -f {q(path)} {' '.join(FIELDS)}")
-        fields = parse_control(res.stdout)
-        if not res.ok or not fields.get("Package") or not fields.get("Version"):
-            detail = (res.stderr or res.stdout).strip().splitlines()
-            raise DebError(f"{path}: not a readable .deb file"
-                           + (f": {detail[-1]}" if detail else ""))
-        depends = relation_names(fields.get("Pre-Depends", "")) + \
-            relation_names(fields.get("Depends", ""))
-        provides = tuple(n for group in relation_names(fields.get("Provides", "")) for n in group)
-        return DebFile(path, fields["Package"], fields["Version"],
-                       fields.get("Architecture", ""), depends, provides)
+        if not paths:
+            return []
+        # every file's control fields in one round trip: a bundle has dozens of .deb files
+        res = self.t.run(f"for f in {' '.join(q(p) for p in paths)} ; do echo {q(MARK)}\"$f\"; "
+                         f"dpkg-deb -f \"$f\" {' '.join(FIELDS)} 2>&1 || echo {q(FAILED)}; done")
+        return [_deb_file(path, text, failed) for path, text, failed in split_marked(res.stdout)]
 
     def _installed(self) -> Installed:
         res = self.t.run(QUERY)
         if not res.ok:
             raise DebError(f"dpkg-query failed: {(res.stderr or res.stdout).strip()}")
         return parse_installed(res.stdout)
+
+
+def split_marked(output: str) -> list[tuple[str, str, bool]]:
+    """(path, dpkg-deb's output, whether it failed) per file of the batched read above."""
+    paths: list[str] = []
+    texts: list[list[str]] = []
+    failed: list[bool] = []
+    for line in output.splitlines():
+        if line.startswith(MARK):
+            paths.append(line[len(MARK):])
+            texts.append([])
+            failed.append(False)
+        elif line == FAILED and paths:
+            failed[-1] = True
+        elif paths:
+            texts[-1].append(line)
+    return [(path, "\n".join(text) + "\n", bad) for path, text, bad in zip(paths, texts, failed)]
+
+
+def _deb_file(path: str, text: str, failed: bool) -> DebFile:
+    fields = parse_control(text)
+    if failed or not fields.get("Package") or not fields.get("Version"):
+        detail = text.strip().splitlines()
+        raise DebError(f"{path}: not a readable .deb file"
+                       + (f": {detail[-1]}" if detail else ""))
+    depends = relation_names(fields.get("Pre-Depends", "")) + \
+        relation_names(fields.get("Depends", ""))
+    provides = tuple(n for group in relation_names(fields.get("Provides", "")) for n in group)
+    return DebFile(path, fields["Package"], fields["Version"],
+                   fields.get("Architecture", ""), depends, provides)
 
 
 def _diff_lines(f: DebFile, before: str | None) -> str:

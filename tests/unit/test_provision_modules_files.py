@@ -225,3 +225,18 @@ def test_fetch_without_flat_files_by_host_and_path_and_says_when_the_source_is_m
     missing = run(t, "fetch", src=f"{root}/nothing", dest=str(tmp_path))
     assert missing.failed and "does not exist" in missing.msg
     assert run(t, "fetch", src=f"{root}/nothing", dest=str(tmp_path), fail_on_missing=False).failed is False
+
+
+def test_copy_onto_a_directory_fails_and_says_so(host):
+    t, root = host
+    run(t, "file", path=f"{root}/conf.d", state="directory")
+    result = run(t, "copy", dest=f"{root}/conf.d", content="x\n")
+    assert result.failed and result.msg == f"{root}/conf.d is a directory, not a file"
+
+
+def test_stat_and_sha256_take_one_round_trip(host):
+    t, root = host
+    run(t, "copy", dest=f"{root}/a.txt", content="a\n")
+    current, digest = remotefs.stat_and_sha256(t, f"{root}/a.txt")
+    assert current.kind == "file" and digest == remotefs.sha256(t, f"{root}/a.txt")
+    assert remotefs.stat_and_sha256(t, f"{root}/missing") == (None, None)

@@ -23,6 +23,7 @@ import pytest
 
 from provision.fake import FakeTransport, fail, ok
 from provision.modules import MODULES, Result, run_module
+from provision.modules import deb
 from provision.modules.deb import apt_error, glob_arg, relation_names
 from provision.modules.pip import parse_requirement
 from provision.transport import LocalTransport, RunResult, Transport
@@ -47,15 +48,22 @@ class Apt:
         fake.dirs.update({"/opt", "/opt/kubeclass", "/opt/kubeclass/bundle", DEBS})
         for path in debs:
             fake.files[path] = b"!<arch>\n"
-        fake.on(re.compile(r"^dpkg-deb -f "), self.dpkg_deb)
+        fake.on(re.compile(r"^for f in .*; do .*dpkg-deb -f "), self.dpkg_deb_each)
         fake.on(re.compile(r"^dpkg-query -W "), self.dpkg_query)
         fake.on(re.compile(r"apt-get .* (install|remove|purge) "), self.apt_get)
 
-    def dpkg_deb(self, cmd: str) -> RunResult:
-        path = shlex.split(cmd)[2]
-        if path not in self.debs:
-            return fail(f"dpkg-deb: error: '{path}' is not a Debian format archive", 2)
-        return ok("".join(f"{k}: {v}\n" for k, v in self.debs[path].items()))
+    def dpkg_deb_each(self, cmd: str) -> RunResult:
+        """The module's one-command read of every file: a marker line, then each file's
+        fields, or dpkg-deb's error and the failure marker (as the shell loop prints)."""
+        argv = shlex.split(cmd)
+        out = ""
+        for path in argv[argv.index("in") + 1:argv.index(";")]:
+            out += f"{deb.MARK}{path}\n"
+            if path not in self.debs:
+                out += f"dpkg-deb: error: '{path}' is not a Debian format archive\n{deb.FAILED}\n"
+            else:
+                out += "".join(f"{k}: {v}\n" for k, v in self.debs[path].items())
+        return ok(out)
 
     def dpkg_query(self, cmd: str) -> RunResult:
         return ok("".join(f"{p}\t{v}\tinstalled\t\n" for p, v in self.installed.items())
