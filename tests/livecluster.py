@@ -16,7 +16,8 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,18 @@ from controlplane.cli.topology import free_port
 
 KUBECTL_VERSIONS = ("1.33", "1.32")
 SEARCH = ("/usr/lib/google-cloud-sdk/bin", "/usr/local/bin", "/usr/bin")
+
+
+def wait_for(what: str, cond: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:
+    """`cond()`'s first true result, polled every `interval` seconds for at most `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = cond()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
 
 
 def kubectl_binary(version: str) -> str:

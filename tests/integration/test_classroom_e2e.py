@@ -19,30 +19,19 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
-from tests.livecluster import Cluster, Timeline, kubectl_binary, own_cluster
+from tests.livecluster import Cluster, Timeline, kubectl_binary, own_cluster, wait_for
 
 pytestmark = pytest.mark.slow
 
 NS = "lesson"
 IS_ROOT = os.geteuid() == 0
 WORKERS = ("worker-1", "worker-2")
-
-
-def wait_for(what: str, cond: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = cond()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 @pytest.fixture(scope="module")

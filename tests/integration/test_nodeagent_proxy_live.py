@@ -33,8 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +46,7 @@ from controlplane.client import Client, is_not_found
 from controlplane.client import resources as r
 from nodeagent.proxy_rules import ENDPOINTSLICES
 from nodeagent.proxy_userspace import interface_name
+from tests.livecluster import wait_for
 
 IS_ROOT = os.geteuid() == 0
 pytestmark = [pytest.mark.slow,
@@ -55,17 +55,6 @@ pytestmark = [pytest.mark.slow,
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICE_CIDR = "10.96.0.0/12"  # the API server's default --service-cluster-ip-range
-
-
-def wait_for(what: str, cond: Callable[[], Any], timeout: float = 60.0, interval: float = 0.3) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = cond()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 def free_port() -> int:

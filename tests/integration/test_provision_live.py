@@ -22,15 +22,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 
-from tests.livecluster import kubectl_binary
+from tests.livecluster import kubectl_binary, wait_for
 
 pytestmark = [
     pytest.mark.slow,
@@ -39,18 +38,8 @@ pytestmark = [
 ]
 
 LAB = "p"
+POLL = 1.0  # seconds between two looks while waiting (each look runs kubectl)
 RECAP = re.compile(r"^(\S+)\s*:\s*ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)
-
-
-def wait_for(what: str, cond: Callable[[], Any], timeout: float = 60.0, interval: float = 1.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        result = cond()
-        if result:
-            return result
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -184,7 +173,7 @@ def test_with_one_host_switched_off_the_others_converge(lab: Lab) -> None:
     assert "did not converge: worker-2" in run.out
     # the four others make a cluster already; its kubeconfig came back from master-1
     wait_for("four nodes Ready", lambda: lab.nodes() == dict.fromkeys(
-        ["master-1", "master-2", "master-3", "worker-1"], True), timeout=90)
+        ["master-1", "master-2", "master-3", "worker-1"], True), timeout=90, interval=POLL)
 
 
 def test_a_rerun_finishes_the_job(lab: Lab) -> None:
@@ -194,7 +183,7 @@ def test_a_rerun_finishes_the_job(lab: Lab) -> None:
     assert set(run.recap) == {"master-1", "master-2", "master-3", "worker-1", "worker-2"}
     assert run.recap["worker-2"]["changed"] > 10, run
     wait_for("five nodes Ready", lambda: lab.nodes() == dict.fromkeys(
-        ["master-1", "master-2", "master-3", "worker-1", "worker-2"], True), timeout=90)
+        ["master-1", "master-2", "master-3", "worker-1", "worker-2"], True), timeout=90, interval=POLL)
     # masters keep to the control plane
     taints = json.loads(lab.kubectl("get", "node", "master-2", "-o", "json"))["spec"].get("taints", [])
     assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in taints
@@ -227,7 +216,7 @@ def test_a_hand_edited_unit_is_reported_and_put_back(lab: Lab) -> None:
     assert fix.code == 0 and fix.recap["worker-1"]["changed"] >= 1, fix
     assert re.search(r"changed: \[worker-1\]", fix.out.split("TASK [the node agent's unit]")[1].split("TASK")[0])
     assert lab.ssh("worker-1", f"cat {unit}").stdout == before
-    wait_for("worker-1 Ready again", lambda: lab.nodes().get("worker-1"), timeout=60)
+    wait_for("worker-1 Ready again", lambda: lab.nodes().get("worker-1"), timeout=60, interval=POLL)
 
 
 # -- the cluster at work ----------------------------------------------------------------
@@ -271,7 +260,7 @@ ASK = ("python3 -c \"import urllib.request,sys; print(urllib.request.urlopen(sys
 
 def test_a_deployment_spreads_over_both_workers_and_its_service_answers_from_every_host(lab: Lab) -> None:
     lab.kubectl("apply", "-f", "-", input=DEPLOYMENT)
-    pods = wait_for("4 ready hello pods", lambda: ready_hello_pods(lab, 4), timeout=120)
+    pods = wait_for("4 ready hello pods", lambda: ready_hello_pods(lab, 4), timeout=120, interval=POLL)
     assert {p["spec"]["nodeName"] for p in pods} == {"worker-1", "worker-2"}
     service = json.loads(lab.kubectl("get", "service", "hello", "-o", "json"))["spec"]
     for host in ("master-1", "master-2", "master-3", "worker-1", "worker-2"):
@@ -306,7 +295,7 @@ def test_remove_node_drains_it_first(lab: Lab) -> None:
     run = lab.provision("remove-node", "--limit", "worker-3")
     assert run.code == 0, run
     assert "worker-3" not in lab.nodes()
-    pods = wait_for("4 ready hello pods elsewhere", lambda: ready_hello_pods(lab, 4), timeout=120)
+    pods = wait_for("4 ready hello pods elsewhere", lambda: ready_hello_pods(lab, 4), timeout=120, interval=POLL)
     assert "worker-3" not in {p["spec"]["nodeName"] for p in pods}
     log = json.loads((lab.dir / "cluster" / "last-run.json").read_text())
     drained = next(e for e in log if e["task"].startswith("the node is drained"))
@@ -333,10 +322,11 @@ def test_with_the_master_holding_the_virtual_ip_off_kubectl_and_pods_carry_on(la
                   if f" {vip}/" in lab.ssh(m, "ip -o -4 addr show").stdout)
     before = {p["metadata"]["name"] for p in hello_pods(lab)}
     assert lab.labhosts("stop", "--kill", holder).returncode == 0
-    nodes = wait_for("kubectl through the virtual IP", lab.nodes, timeout=60)
+    nodes = wait_for("kubectl through the virtual IP", lab.nodes, timeout=60, interval=POLL)
     assert set(nodes) >= {"master-1", "master-2", "master-3", "worker-1", "worker-2"}
     assert {p["metadata"]["name"] for p in hello_pods(lab)} == before  # the pods were not touched
     service = json.loads(lab.kubectl("get", "service", "hello", "-o", "json"))["spec"]
     for host in ("worker-1", "worker-2"):
         answered = lab.ssh(host, ASK.format(url=f"http://{service['clusterIP']}/"))
-        assert "Hello from kubeclass/hello:1" in answered.stdout, (host, answered.stderr)
+        assert "Hello from kubeclass/hello:1" in answered.stdout, (host, answered.stderr, lab.ssh(
+            host, "sudo journalctl -u kubeclass-nodeagent -n 40 --no-pager; ip -o -4 addr; sudo ss -ltnp").stdout)
