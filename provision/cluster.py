@@ -67,13 +67,13 @@ def prepare(inventory_path: Path, playbook: str, *, cluster_dir: Path | None = N
     cdir = cluster_dir or inventory_path.resolve().parent / "cluster"
     cdir.mkdir(parents=True, exist_ok=True, mode=0o700)
     cv = cluster_vars(inv)
-    bundle_file, manifest = _bundle(cdir, bundle, reference_status, progress)
+    bundle_file, manifest, digest = _bundle(cdir, bundle, reference_status, progress)
     progress("the cluster's certificates and kubeconfigs")
     pki = ClusterPKI(cdir, inv, cv)
     pki.ensure()
     extra = {**cv, "cluster_dir": str(cdir), "bundle_file": str(bundle_file),
              "admin_kubeconfig": kubeconfig.dump(pki.admin_kubeconfig()),
-             "bundle_id": _sha256(bundle_file)[:16],
+             "bundle_id": digest[:16],
              "kubeclass_version": manifest.kubeclass_version,
              "cluster_id": hashlib.sha256(cv["cluster_name"].encode()).hexdigest()[:4],
              "vrrp_router_id": 1 + int(hashlib.sha256(cv["cluster_vip"].encode()).hexdigest(), 16) % 254}
@@ -84,23 +84,24 @@ def prepare(inventory_path: Path, playbook: str, *, cluster_dir: Path | None = N
 
 
 def _bundle(cdir: Path, given: Path | None, reference_status: Callable[[], Path] | None,
-            progress: Progress) -> tuple[Path, bundles.Manifest]:
-    """The bundle to copy and its manifest: the one given (verified in full, offline, the
-    first time this cluster sees it; then checked intact), the one built here before
-    (checked intact), or one built now."""
+            progress: Progress) -> tuple[Path, bundles.Manifest, str]:
+    """The bundle to copy, its manifest and its sha256: the one given (verified in full,
+    offline, the first time this cluster sees it; then checked intact), the one built here
+    before (checked intact), or one built now."""
     if given is not None:
         if not given.exists():
             raise ProvisionError(f"no bundle at {given}: build one with `kubeclass bundle build`")
         stamp, digest = cdir / "bundle-verified", _sha256(given)
         if stamp.exists() and stamp.read_text().strip() == digest:  # the very same file
-            return given, _verified(given, bundles.verify(given, dry_runs=False))
+            return given, _verified(given, bundles.verify(given, dry_runs=False)), digest
         progress(f"verifying the bundle {given.name} (offline)")
         manifest = _verified(given, bundles.verify(given))
         stamp.write_text(digest + "\n")
-        return given, manifest
+        return given, manifest, digest
     built = sorted((cdir / "bundle").glob("kubeclass-bundle-*.tar*"))
     if built and not _stale(built[-1]):
-        return built[-1], _verified(built[-1], bundles.verify(built[-1], dry_runs=False))
+        manifest = _verified(built[-1], bundles.verify(built[-1], dry_runs=False))
+        return built[-1], manifest, _sha256(built[-1])
     if reference_status is None:
         raise ProvisionError("no bundle: pass --bundle FILE (made by `kubeclass bundle build`)")
     (cdir / "bundle").mkdir(exist_ok=True)
@@ -112,7 +113,8 @@ def _bundle(cdir: Path, given: Path | None, reference_status: Callable[[], Path]
                                  progress=progress)
     except bundles.BundleError as exc:
         raise ProvisionError(str(exc)) from None
-    return sorted((cdir / "bundle").glob("kubeclass-bundle-*.tar*"))[-1], manifest
+    made = sorted((cdir / "bundle").glob("kubeclass-bundle-*.tar*"))[-1]
+    return made, manifest, _sha256(made)
 
 
 def _verified(path: Path, report: bundles.VerifyReport) -> bundles.Manifest:
